@@ -1,0 +1,3 @@
+from llmunix.cli import main
+
+main()

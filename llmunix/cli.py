@@ -1,0 +1,257 @@
+"""The command line. Commands parse options, hand off to plain modules, and print; the one place
+that turns an LlmunixError into a message and an exit code is `main()`.
+
+Imports beyond typer happen inside commands so `llmunix --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from llmunix import __version__
+
+app = typer.Typer(
+    name="llmunix",
+    help="An operating system for LLM agents: markdown agents and tools, enforced policy, "
+    "execution traces, replay, and memory versioned in git.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: typer's rich help formatter costs ~90 ms at start-up
+)
+agents_app = typer.Typer(
+    help="List and inspect agents.", no_args_is_help=True, rich_markup_mode=None
+)
+tools_app = typer.Typer(
+    help="List, inspect and run tools.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(agents_app, name="agents")
+app.add_typer(tools_app, name="tools")
+
+_state: dict[str, str | None] = {"home": None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmunix {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    home: str | None = typer.Option(
+        None, "--home", help="Workspace folder (default: $LLMUNIX_HOME, else found upwards)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    _state["home"] = home
+
+
+def _workspace():
+    from llmunix.workspace import find_workspace
+
+    return find_workspace(home=_state["home"])
+
+
+def _project(ws, name: str | None):
+    return ws.project(name or ws.config.run.project)
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to create the workspace."),
+    force: bool = typer.Option(
+        False, "--force", help="Add llmunix's files to a non-empty folder, keeping existing ones."
+    ),
+    example: str | None = typer.Option(
+        None, "--example", help="Also install an example project (see `--example list`)."
+    ),
+) -> None:
+    """Create a workspace: llmunix.toml, system agents and tools, a default project, a git repo."""
+    from llmunix import gitmem, scaffold, ui
+
+    if example == "list":
+        for name in scaffold.examples():
+            typer.echo(name)
+        return
+    report = scaffold.init_workspace(directory, force=force, example=example)
+    report.committed = gitmem.commit_paths(
+        report.root, "llmunix init", report.created, create=True
+    ) if report.created else None
+    ui.print_init(report)
+
+
+@app.command()
+def boot(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Read and validate every agent and tool spec; show the system; refresh SmartLibrary.md."""
+    from llmunix import library, registry, ui
+
+    ws = _workspace()
+    ws.config  # noqa: B018 - boot also validates llmunix.toml
+    report = registry.boot(ws)
+    library.write_smart_library(report)
+    if json_out:
+        ui.print_json(ui.boot_to_dict(report))
+    else:
+        ui.print_boot(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _registry(project: str | None):
+    from llmunix.registry import load_registry
+
+    ws = _workspace()
+    return load_registry(ws, _project(ws, project) if project else None)
+
+
+@agents_app.command("list")
+def agents_list(
+    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's agents."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the agents in effect."""
+    from llmunix import ui
+
+    reg = _registry(project)
+    if json_out:
+        ui.print_json([ui.agent_to_dict(a, reg.workspace.root) for a in reg.agents.values()])
+    else:
+        ui.print_agents(reg)
+
+
+@agents_app.command("show")
+def agents_show(
+    name: str,
+    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's agents."),
+) -> None:
+    """Show one agent: its settings and its prompt."""
+    from llmunix import ui
+    from llmunix.errors import SpecError
+
+    reg = _registry(project)
+    agent = reg.agents.get(name)
+    if agent is None:
+        raise SpecError(f"no agent named {name!r}", hint="see `llmunix agents list`")
+    ui.print_agent(agent, reg.workspace.root)
+
+
+@tools_app.command("list")
+def tools_list(
+    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's tools."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the tool specs in effect."""
+    from llmunix import ui
+
+    reg = _registry(project)
+    if json_out:
+        ui.print_json([ui.tool_to_dict(t, reg.workspace.root) for t in reg.tools.values()])
+    else:
+        ui.print_tools(reg)
+
+
+@tools_app.command("show")
+def tools_show(
+    name: str,
+    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's tools."),
+) -> None:
+    """Show one tool: kind, input schema, how it runs."""
+    from llmunix import ui
+
+    reg = _registry(project)
+    ui.print_tool(_tool(reg, name), reg.workspace.root)
+
+
+def _tool(reg, name: str):
+    from llmunix.errors import ToolError
+
+    tool = reg.tools.get(name)
+    if tool is None:
+        raise ToolError(f"no tool named {name!r}", hint="see `llmunix tools list`")
+    return tool
+
+
+@tools_app.command("run")
+def tools_run(
+    name: str,
+    arg: list[str] = typer.Option([], "--arg", "-a", help="An argument as key=value (repeatable)."),
+    json_args: str | None = typer.Option(None, "--json-args", help="All arguments as JSON."),
+    project: str | None = typer.Option(None, "--project", "-p", help="Project to run in."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds before it is killed."),
+) -> None:
+    """Run a command or python tool directly, in the project's workspace folder."""
+    import json
+
+    from llmunix import tool_exec, ui
+    from llmunix.errors import ToolError
+    from llmunix.registry import load_registry
+
+    ws = _workspace()
+    proj = ws.ensure_project(project or ws.config.run.project)
+    reg = load_registry(ws, proj)
+    spec = _tool(reg, name)
+    args = {}
+    if json_args:
+        try:
+            args = json.loads(json_args)
+        except json.JSONDecodeError as exc:
+            raise ToolError(f"--json-args is not valid JSON: {exc.msg}") from exc
+        if not isinstance(args, dict):
+            raise ToolError("--json-args must be a JSON object")
+    args.update(tool_exec.coerce_cli_args(spec, arg))
+    result = tool_exec.run_tool_spec(spec, args, cwd=proj.workspace_dir, timeout_s=timeout)
+    ui.print_tool_result(spec, result)
+    if result.is_error:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    goal: str = typer.Argument(..., help="What to achieve, in plain words."),
+    project: str | None = typer.Option(None, "--project", "-p", help="Project (default: default)."),
+    agent: str | None = typer.Option(None, "--agent", help="Agent receiving the goal."),
+    runtime: str | None = typer.Option(None, "--runtime", help="claude | openai | replay."),
+    model: str | None = typer.Option(None, "--model", help="Model name for the runtime."),
+    max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Model turns, at most."),
+    budget: float | None = typer.Option(None, "--budget", min=0, help="USD, at most."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0.001, help="Seconds, at most."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per event on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the result."),
+) -> None:
+    """Run a goal: the orchestrator plans and delegates; every step goes into a trace."""
+    from llmunix import runner, view
+
+    ws = _workspace()
+    options = {"base_url": base_url} if base_url else {}
+    request = runner.RunRequest(
+        goal=goal, project=project, agent=agent, runtime=runtime, model=model,
+        max_turns=max_turns, budget_usd=budget, timeout_s=timeout, runtime_options=options,
+    )
+    outcome = runner.run_goal(ws, request, view.make_view(json_lines=json_out, quiet=quiet))
+    if not json_out and outcome.result:
+        typer.echo(outcome.result)
+    raise typer.Exit(outcome.exit_code)
+
+
+def main() -> None:
+    from llmunix.errors import EXIT_INTERRUPTED, LlmunixError
+
+    try:
+        app(prog_name="llmunix")
+    except LlmunixError as exc:
+        from llmunix import ui
+
+        ui.print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,116 @@
+"""`llmunix.toml`: parsed into a strict model so a typo is reported, not silently ignored."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmunix.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE = "llmunix.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunConfig(_Section):
+    runtime: Literal["claude", "openai", "replay"] = "claude"
+    model: str = ""
+    project: str = "default"
+    agent: str = "system-agent"
+
+
+class LimitsConfig(_Section):
+    max_turns: int = Field(40, gt=0)
+    budget_usd: float = Field(2.0, ge=0)
+    timeout_s: float = Field(1800, gt=0)
+
+
+class PolicyConfig(_Section):
+    deny_commands: list[str] = []
+    allow_commands: list[str] = []
+    read_paths: list[str] = ["system", "agents"]
+
+
+class OpenAIConfig(_Section):
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    model: str = ""
+    loop_guard: int = Field(4, gt=1)
+    max_retries: int = Field(3, ge=0)
+
+
+class Price(_Section):
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+class MemoryConfig(_Section):
+    auto_consolidate_every: int = Field(0, ge=0)
+    keep_short_term: int = Field(200, ge=1)
+    follower_threshold: float = Field(0.92, ge=0, le=1)
+    mixed_threshold: float = Field(0.75, ge=0, le=1)
+    commit: bool = True
+
+
+class Config(_Section):
+    run: RunConfig = RunConfig()
+    limits: LimitsConfig = LimitsConfig()
+    policy: PolicyConfig = PolicyConfig()
+    openai: OpenAIConfig = OpenAIConfig()
+    prices: dict[str, Price] = {}
+    memory: MemoryConfig = MemoryConfig()
+
+
+def default_config_text() -> str:
+    """The commented default `llmunix.toml` that `init` writes."""
+    return resources.files("llmunix").joinpath("data", CONFIG_FILE).read_text(encoding="utf-8")
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration: {exc}", path=path) from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(f"invalid TOML: {exc}", path=path, line=line) from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        dotted = ".".join(str(p) for p in err["loc"])
+        key = str(err["loc"][-1]) if err["loc"] else ""
+        raise ConfigError(
+            f"{dotted}: {err['msg']}",
+            path=path,
+            line=_line_of_key(text, key),
+            hint="see the comments in a fresh `llmunix init` for every valid key",
+        ) from exc
+
+
+def _line_of_key(text: str, key: str) -> int | None:
+    """TOML parsers don't report positions of valid-but-wrong keys; find the key's first line."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if stripped.startswith((f"{key} ", f"{key}=")) or stripped == f"[{key}]":
+            return number
+    return None

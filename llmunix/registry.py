@@ -1,0 +1,197 @@
+"""Boot: read every agent and tool spec of a workspace, resolve scopes, and report problems.
+
+Scopes, lowest first: system/ < .claude/agents < agents/ < projects/<name>/. A later scope
+overrides an earlier one by name; two specs of the same name in one scope are an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from llmunix.diagnostics import Diagnostic
+from llmunix.specs import AgentSpec, ToolSpec, is_builtin_tool, load_agent, load_tool
+from llmunix.workspace import Project, Workspace
+
+Spec = TypeVar("Spec", AgentSpec, ToolSpec)
+
+
+@dataclass(frozen=True)
+class Override:
+    kind: str  # "agent" | "tool"
+    name: str
+    winner: Path
+    winner_scope: str
+    loser: Path
+    loser_scope: str
+
+
+@dataclass
+class Registry:
+    """The effective agents and tools for one project (or for none: system and user scopes)."""
+
+    workspace: Workspace
+    project: Project | None
+    agents: dict[str, AgentSpec] = field(default_factory=dict)
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+    overrides: list[Override] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    def spec_hashes(self) -> dict[str, str]:
+        hashes = {f"agent:{a.name}": a.content_hash for a in self.agents.values()}
+        hashes.update({f"tool:{t.name}": t.content_hash for t in self.tools.values()})
+        return dict(sorted(hashes.items()))
+
+
+def _spec_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.glob("*.md")
+        if p.is_file() and p.name.lower() != "readme.md" and not p.name.startswith(".")
+    )
+
+
+def _load_scope(
+    folder: Path,
+    scope: str,
+    loader: Callable[[Path, str], tuple[Spec | None, list[Diagnostic]]],
+    kind: str,
+    diagnostics: list[Diagnostic],
+) -> dict[str, Spec]:
+    found: dict[str, Spec] = {}
+    clashes: set[str] = set()
+    for path in _spec_files(folder):
+        spec, problems = loader(path, scope)
+        diagnostics.extend(problems)
+        if spec is None:
+            continue
+        if spec.name in found:
+            first = found[spec.name].path
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    str(path),
+                    f"{kind} '{spec.name}' is defined twice in scope '{scope}': {first} and {path}",
+                    hint="rename one of them; neither is loaded until then",
+                )
+            )
+            clashes.add(spec.name)
+            continue
+        found[spec.name] = spec
+    for name in clashes:
+        del found[name]
+    return found
+
+
+def _layer(
+    scopes: Iterable[dict[str, Spec]], kind: str, overrides: list[Override]
+) -> dict[str, Spec]:
+    merged: dict[str, Spec] = {}
+    for layer in scopes:
+        for name, spec in layer.items():
+            if name in merged:
+                old = merged[name]
+                overrides.append(Override(kind, name, spec.path, spec.scope, old.path, old.scope))
+            merged[name] = spec
+    return dict(sorted(merged.items()))
+
+
+def _check_tool_references(
+    agents: dict[str, AgentSpec], tools: dict[str, ToolSpec], diagnostics: list[Diagnostic]
+) -> dict[str, AgentSpec]:
+    usable: dict[str, AgentSpec] = {}
+    for name, agent in agents.items():
+        missing = [t for t in agent.tools or () if not is_builtin_tool(t) and t not in tools]
+        if missing:
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    str(agent.path),
+                    f"agent '{name}' lists tool(s) no scope defines: {', '.join(missing)}",
+                    field="tools",
+                    hint="fix the name, or add a tool spec to system/tools or the project's tools/",
+                )
+            )
+            continue
+        usable[name] = agent
+    return usable
+
+
+def _base_scopes(ws: Workspace, diagnostics: list[Diagnostic]):
+    agents = [
+        _load_scope(ws.system_agents_dir, "system", load_agent, "agent", diagnostics),
+        _load_scope(ws.claude_agents_dir, "claude", load_agent, "agent", diagnostics),
+        _load_scope(ws.user_agents_dir, "user", load_agent, "agent", diagnostics),
+    ]
+    tools = [_load_scope(ws.system_tools_dir, "system", load_tool, "tool", diagnostics)]
+    return agents, tools
+
+
+def load_registry(ws: Workspace, project: Project | None = None) -> Registry:
+    """The effective registry for `project` (system and user scopes only when None)."""
+    registry = Registry(ws, project)
+    agent_layers, tool_layers = _base_scopes(ws, registry.diagnostics)
+    if project is not None:
+        scope = f"project:{project.name}"
+        agent_layers.append(
+            _load_scope(project.agents_dir, scope, load_agent, "agent", registry.diagnostics)
+        )
+        tool_layers.append(
+            _load_scope(project.tools_dir, scope, load_tool, "tool", registry.diagnostics)
+        )
+    registry.tools = _layer(tool_layers, "tool", registry.overrides)
+    agents = _layer(agent_layers, "agent", registry.overrides)
+    registry.agents = _check_tool_references(agents, registry.tools, registry.diagnostics)
+    return registry
+
+
+@dataclass
+class BootReport:
+    """Everything `llmunix boot` shows: the base registry plus every project checked."""
+
+    registry: Registry
+    projects: dict[str, Registry]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        seen: dict[tuple, Diagnostic] = {}
+        for reg in (self.registry, *self.projects.values()):
+            for d in reg.diagnostics:
+                seen.setdefault((d.path, d.line, d.message), d)
+        return sorted(seen.values(), key=lambda d: (d.path, d.line or 0, d.message))
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def boot(ws: Workspace) -> BootReport:
+    """Load the base scopes once, then layer each project's specs over them."""
+    base = Registry(ws, None)
+    agent_layers, tool_layers = _base_scopes(ws, base.diagnostics)
+    base_agents = _layer(agent_layers, "agent", base.overrides)
+    base.tools = _layer(tool_layers, "tool", base.overrides)
+    base.agents = _check_tool_references(base_agents, base.tools, base.diagnostics)
+    projects: dict[str, Registry] = {}
+    for proj in ws.projects():
+        reg = Registry(ws, proj)
+        scope = f"project:{proj.name}"
+        p_agents = _load_scope(proj.agents_dir, scope, load_agent, "agent", reg.diagnostics)
+        p_tools = _load_scope(proj.tools_dir, scope, load_tool, "tool", reg.diagnostics)
+        reg.tools = _layer([base.tools, p_tools], "tool", reg.overrides)
+        reg.agents = _check_tool_references(
+            _layer([base_agents, p_agents], "agent", reg.overrides), reg.tools, reg.diagnostics
+        )
+        projects[proj.name] = reg
+    return BootReport(base, projects)

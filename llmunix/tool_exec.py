@@ -1,0 +1,146 @@
+"""Running `command` and `python` tool specs: arguments validated against the spec's schema, then
+passed as separate argv items and environment variables, never through a shell string."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from llmunix.errors import ToolError
+from llmunix.process import run_process
+from llmunix.specs import ToolSpec
+from llmunix.toolresult import ToolResult
+
+_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_PREFIX = "LLMUNIX_ARG_"
+
+# Runs in the child: calls the tool's function with the JSON arguments read from stdin.
+_PYTHON_RUNNER = """\
+import importlib, json, sys
+req = json.load(sys.stdin)
+if req["source"] is not None:
+    ns = {"__name__": "llmunix_tool"}
+    exec(compile(req["source"], req["filename"], "exec"), ns)
+    fn = ns[req["function"]]
+else:
+    sys.path.insert(0, req["tool_dir"])
+    module, _, name = req["function"].partition(":")
+    fn = getattr(importlib.import_module(module), name)
+result = fn(**req["args"])
+if result is not None:
+    text = result if isinstance(result, str) else json.dumps(result, indent=2, default=str)
+    sys.stdout.write(text)
+"""
+
+
+def coerce_cli_args(spec: ToolSpec, pairs: list[str]) -> dict[str, Any]:
+    """`key=value` strings from the command line, typed by the spec's schema."""
+    props = spec.input_schema.get("properties", {})
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ToolError(f"argument {pair!r} is not key=value", hint="e.g. --arg path=notes.md")
+        kind = props.get(key, {}).get("type", "string")
+        if kind == "string":
+            args[key] = raw
+            continue
+        try:
+            args[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ToolError(
+                f"argument {key}={raw!r} is not a valid {kind}",
+                hint="numbers, booleans, arrays and objects are written as JSON",
+            ) from None
+    return args
+
+
+def validate_args(spec: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:
+    """Apply defaults and check `args` against the spec's JSON Schema."""
+    import jsonschema
+
+    props = spec.input_schema.get("properties", {})
+    full = {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
+    full.update(args)
+    validator = jsonschema.Draft202012Validator(spec.input_schema)
+    errors = sorted(validator.iter_errors(full), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        where = ".".join(str(p) for p in err.absolute_path) or "arguments"
+        raise ToolError(
+            f"tool '{spec.name}': {where}: {err.message}",
+            path=spec.path,
+            hint=f"expected arguments: {_describe(props)}",
+        )
+    return full
+
+
+def _describe(props: dict[str, Any]) -> str:
+    return ", ".join(f"{k} ({v.get('type', 'any')})" for k, v in props.items()) or "none"
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if not isinstance(value, (int, float)) or isinstance(value, bool) \
+        else str(value)
+
+
+def tool_env(args: dict[str, Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    for key, value in args.items():
+        env[ENV_PREFIX + key.upper()] = _as_text(value)
+    return env
+
+
+def build_argv(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
+    """Each placeholder fills part of exactly one argv item; nothing is ever re-split."""
+    if spec.shell_script is not None:
+        return ["sh", "-c", spec.shell_script, spec.name]
+    assert spec.command is not None
+    return [_PLACEHOLDER_RE.sub(lambda m: _as_text(args.get(m.group(1), "")), item)
+            for item in spec.command]
+
+
+def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, cwd: Path,
+                  timeout_s: float | None = None) -> ToolResult:
+    """Run a command or python tool. Bad arguments raise ToolError; a failing tool is a result."""
+    if spec.kind == "prompt":
+        raise ToolError(
+            f"tool '{spec.name}' is a prompt tool: a model follows its instructions",
+            hint="run it inside `llmunix run`, where the runtime executes it",
+        )
+    args = validate_args(spec, args)
+    timeout = timeout_s or spec.timeout_s
+    env = tool_env(args)
+    try:
+        if spec.kind == "command":
+            proc = run_process(build_argv(spec, args), cwd=cwd, timeout_s=timeout, env=env)
+        else:
+            request = {
+                "source": spec.python_source,
+                "filename": str(spec.path),
+                "function": spec.python,
+                "tool_dir": str(spec.path.parent),
+                "args": args,
+            }
+            proc = run_process([sys.executable, "-c", _PYTHON_RUNNER], cwd=cwd, timeout_s=timeout,
+                               env=env, stdin_text=json.dumps(request))
+    except FileNotFoundError as exc:
+        raise ToolError(f"tool '{spec.name}': program not found: {exc.filename}",
+                        path=spec.path, hint="install it or fix 'command:'") from exc
+    except OSError as exc:
+        raise ToolError(f"tool '{spec.name}' could not start: {exc}", path=spec.path) from exc
+    if proc.timed_out:
+        return ToolResult(
+            f"{proc.output}\n[tool '{spec.name}' timed out after {timeout:g} s and was killed]"
+            .lstrip(),
+            is_error=True,
+            exit_code=None,
+            duration_s=proc.duration_s,
+        )
+    return ToolResult(proc.output, proc.exit_code != 0, proc.exit_code, proc.duration_s)

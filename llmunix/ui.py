@@ -1,0 +1,223 @@
+"""Terminal output for the CLI (rich). Library modules never print; the CLI calls these."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from llmunix.errors import LlmunixError
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_error(exc: LlmunixError) -> None:
+    where = exc.location()
+    prefix = f"{where}: " if where else ""
+    err.print(f"[bold red]error:[/] {prefix}{exc.message}", markup=True, soft_wrap=True)
+    if exc.hint:
+        err.print(f"  [dim]hint:[/] {exc.hint}", soft_wrap=True)
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def print_init(report) -> None:
+    out.print(f"[green]Workspace ready:[/] {report.root}")
+    out.print(f"  {len(report.created)} files created", end="")
+    out.print(f", {len(report.kept)} existing files kept" if report.kept else "")
+    for rel in report.kept[:20]:
+        out.print(f"  [dim]kept[/] {rel}")
+    if report.committed:
+        out.print(f"  git: first commit {report.committed[:10]}")
+    out.print("Next: [bold]llmunix boot[/] to see the system, "
+              "[bold]llmunix run \"<goal>\"[/] to run a goal.")
+
+
+def agent_to_dict(a, root: Path) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "description": a.description,
+        "scope": a.scope,
+        "dialect": a.dialect,
+        "model": a.model,
+        "tools": list(a.tools) if a.tools is not None else None,
+        "disallowed_tools": list(a.disallowed_tools),
+        "settings": a.settings.model_dump(exclude_defaults=True),
+        "path": _rel(a.path, root),
+        "hash": a.content_hash,
+    }
+
+
+def tool_to_dict(t, root: Path) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "description": t.description,
+        "scope": t.scope,
+        "kind": t.kind,
+        "input_schema": t.input_schema,
+        "timeout_s": t.timeout_s,
+        "path": _rel(t.path, root),
+        "hash": t.content_hash,
+    }
+
+
+def boot_to_dict(report) -> dict[str, Any]:
+    reg = report.registry
+    root = reg.workspace.root
+    return {
+        "workspace": str(root),
+        "ok": report.ok,
+        "agents": [agent_to_dict(a, root) for a in reg.agents.values()],
+        "tools": [tool_to_dict(t, root) for t in reg.tools.values()],
+        "projects": {
+            name: {
+                "agents": [a.name for a in p.agents.values() if a.scope.startswith("project:")],
+                "tools": [t.name for t in p.tools.values() if t.scope.startswith("project:")],
+                "memory": memory_counts(p.project),
+            }
+            for name, p in report.projects.items()
+        },
+        "overrides": [
+            {
+                "kind": o.kind,
+                "name": o.name,
+                "winner": _rel(o.winner, root),
+                "winner_scope": o.winner_scope,
+                "overridden": _rel(o.loser, root),
+                "overridden_scope": o.loser_scope,
+            }
+            for o in _all_overrides(report)
+        ],
+        "diagnostics": [d.to_dict() for d in report.diagnostics],
+    }
+
+
+def _all_overrides(report):
+    seen = {}
+    for reg in (report.registry, *report.projects.values()):
+        for o in reg.overrides:
+            seen.setdefault((o.kind, o.name, str(o.winner)), o)
+    return list(seen.values())
+
+
+def memory_counts(project) -> dict[str, int]:
+    def count(folder: Path) -> int:
+        return sum(1 for _ in folder.glob("*.md")) if folder.is_dir() else 0
+
+    return {"short_term": count(project.short_term_dir), "long_term": count(project.long_term_dir)}
+
+
+def _agents_table(agents, root: Path, title: str) -> Table:
+    table = Table(title=title, title_justify="left", expand=False)
+    for col in ("agent", "scope", "model", "tools", "file"):
+        table.add_column(col, overflow="fold")
+    for a in agents:
+        tools = ", ".join(a.tools) if a.tools is not None else "(all)"
+        table.add_row(a.name, a.scope, a.model or "-", tools, _rel(a.path, root))
+    return table
+
+
+def _tools_table(tools, root: Path, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("tool", "kind", "scope", "description", "file"):
+        table.add_column(col, overflow="fold")
+    for t in tools:
+        table.add_row(t.name, t.kind, t.scope, t.description, _rel(t.path, root))
+    return table
+
+
+def print_boot(report) -> None:
+    reg = report.registry
+    root = reg.workspace.root
+    out.print(f"[bold]llmunix[/] workspace {root}")
+    out.print(_agents_table(reg.agents.values(), root, "Agents"))
+    out.print(_tools_table(reg.tools.values(), root, "Tools"))
+    projects = Table(title="Projects", title_justify="left")
+    for col in ("project", "own agents", "own tools", "short-term", "long-term"):
+        projects.add_column(col)
+    for name, p in report.projects.items():
+        counts = memory_counts(p.project)
+        own_a = [a.name for a in p.agents.values() if a.scope.startswith("project:")]
+        own_t = [t.name for t in p.tools.values() if t.scope.startswith("project:")]
+        projects.add_row(name, ", ".join(own_a) or "-", ", ".join(own_t) or "-",
+                         str(counts["short_term"]), str(counts["long_term"]))
+    out.print(projects)
+    for o in _all_overrides(report):
+        out.print(f"[cyan]override:[/] {o.kind} '{o.name}' from {_rel(o.winner, root)} "
+                  f"({o.winner_scope}) replaces {_rel(o.loser, root)} ({o.loser_scope})")
+    print_diagnostics(report.diagnostics)
+    errors = sum(d.severity == "error" for d in report.diagnostics)
+    warnings = len(report.diagnostics) - errors
+    status = "[green]ok[/]" if not errors else f"[red]{errors} error(s)[/]"
+    out.print(f"{len(reg.agents)} agents, {len(reg.tools)} tools, {len(report.projects)} projects: "
+              f"{status}" + (f", {warnings} warning(s)" if warnings else ""))
+
+
+def print_diagnostics(diagnostics) -> None:
+    for d in diagnostics:
+        color = "red" if d.severity == "error" else "yellow"
+        text = f"[{color}]{d.severity}:[/] {d.location()}: "
+        out.print(text, end="")
+        out.print(f"{d.field + ': ' if d.field else ''}{d.message}", markup=False, end="")
+        out.print(f" [dim]({d.hint})[/]" if d.hint else "", soft_wrap=True)
+
+
+def print_agents(reg) -> None:
+    out.print(_agents_table(reg.agents.values(), reg.workspace.root, "Agents"))
+    print_diagnostics(reg.diagnostics)
+
+
+def print_tools(reg) -> None:
+    out.print(_tools_table(reg.tools.values(), reg.workspace.root, "Tools"))
+    print_diagnostics(reg.diagnostics)
+
+
+def print_agent(a, root: Path) -> None:
+    data = agent_to_dict(a, root)
+    for key in ("name", "description", "scope", "dialect", "model", "tools", "settings", "path",
+                "hash"):
+        out.print(f"[bold]{key}:[/] ", end="")
+        out.print(str(data[key]), markup=False)
+    out.rule("prompt")
+    out.print(a.prompt, markup=False)
+
+
+def print_tool(t, root: Path) -> None:
+    data = tool_to_dict(t, root)
+    for key in ("name", "description", "kind", "scope", "timeout_s", "path", "hash"):
+        out.print(f"[bold]{key}:[/] ", end="")
+        out.print(str(data[key]), markup=False)
+    if t.command:
+        out.print("[bold]command:[/] ", end="")
+        out.print(json.dumps(list(t.command)), markup=False)
+    if t.python:
+        out.print("[bold]python:[/] ", end="")
+        out.print(t.python, markup=False)
+    out.rule("input schema")
+    out.print(json.dumps(t.input_schema, indent=2), markup=False)
+    if t.body:
+        out.rule("body")
+        out.print(t.body, markup=False)
+
+
+def print_tool_result(spec, result) -> None:
+    if result.output:
+        sys.stdout.write(result.output if result.output.endswith("\n") else result.output + "\n")
+        sys.stdout.flush()
+    status = "ok" if not result.is_error else "error"
+    code = "" if result.exit_code is None else f", exit {result.exit_code}"
+    err.print(f"[dim]{spec.name}: {status}{code}, {result.duration_s:.3f} s[/]")

@@ -1,0 +1,43 @@
+"""Helpers shared by tests: fresh workspaces and the installed console script."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from llmunix.scaffold import init_workspace
+from llmunix.workspace import Workspace
+
+LLMUNIX = shutil.which("llmunix", path=str(Path(sys.executable).parent)) or "llmunix"
+
+
+def new_workspace(root: Path, *, example: str | None = None) -> Workspace:
+    """A workspace laid out as `llmunix init` makes it (without the git commit)."""
+    init_workspace(root, example=example)
+    return Workspace(root)
+
+
+def write_spec(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def agent_text(name: str, *, tools: str = "Read, Write", body: str = "Do the work.",
+               extra: str = "") -> str:
+    return f"---\nname: {name}\ndescription: {name} agent\ntools: {tools}\n{extra}---\n{body}\n"
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the installed `llmunix` console script as a real subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
+    full_env.update(env or {})
+    return subprocess.run(
+        [LLMUNIX, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,0 +1,132 @@
+"""`llmunix tools run`: command and python tools, injection attempts, timeouts, schema errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import new_workspace, run_cli, write_spec
+
+ECHO_TOOL = """---
+name: echo-arg
+description: Echo one argument.
+input:
+  text: {type: string, description: what to print}
+command: ["printf", "%s|", "{text}"]
+---
+Echoes.
+"""
+
+ADD_TOOL = """---
+name: add
+description: Add two integers.
+input:
+  a: integer
+  b: {type: integer, default: 10}
+python: add
+---
+```python
+def add(a, b):
+    return {"sum": a + b}
+```
+"""
+
+SLOW_TOOL = """---
+name: slow
+description: Sleeps with a child process.
+command: ["sh", "-c", "sleep 30 & sleep 30"]
+timeout: 0.5
+---
+Slow.
+"""
+
+ENV_TOOL = """---
+name: env-echo
+description: Shell script reading its argument from the environment.
+---
+```json
+{"type": "object", "properties": {"who": {"type": "string"}}, "required": ["who"]}
+```
+```sh
+printf 'hello %s' "$LLMUNIX_ARG_WHO"
+```
+"""
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    ws = new_workspace(tmp_path / "ws")
+    project = ws.ensure_project("default")
+    for name, text in (("echo.md", ECHO_TOOL), ("add.md", ADD_TOOL), ("slow.md", SLOW_TOOL),
+                       ("env.md", ENV_TOOL)):
+        write_spec(project.tools_dir, name, text)
+    return ws
+
+
+def test_command_tool_runs_in_workspace(ws):
+    result = run_cli("tools", "run", "echo-arg", "--arg", "text=hi there", cwd=ws.root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi there|\n"
+    assert "echo-arg: ok, exit 0" in result.stderr
+
+
+def test_shell_injection_is_just_an_argument(ws):
+    marker = ws.root / "pwned"
+    payload = f"x; touch {marker} && echo $(touch {marker})"
+    result = run_cli("tools", "run", "echo-arg", "--arg", f"text={payload}", cwd=ws.root)
+    assert result.returncode == 0
+    assert result.stdout == payload + "|\n"
+    assert not marker.exists()
+    env_result = run_cli("tools", "run", "env-echo", "--arg", f"who=`touch {marker}`", cwd=ws.root)
+    assert env_result.stdout == f"hello `touch {marker}`\n"
+    assert not marker.exists()
+
+
+def test_python_tool_with_default_and_json_args(ws):
+    result = run_cli("tools", "run", "add", "--arg", "a=5", cwd=ws.root)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"sum": 15}
+    result = run_cli("tools", "run", "add", "--json-args", '{"a": 1, "b": 2}', cwd=ws.root)
+    assert json.loads(result.stdout) == {"sum": 3}
+
+
+def test_schema_violation_is_refused_before_running(ws):
+    result = run_cli("tools", "run", "add", "--json-args", '{"a": "five"}', cwd=ws.root)
+    assert result.returncode == 1
+    assert "a: 'five' is not of type 'integer'" in result.stderr
+    missing = run_cli("tools", "run", "add", cwd=ws.root)
+    assert missing.returncode == 1 and "'a' is a required property" in missing.stderr
+    unknown = run_cli("tools", "run", "echo-arg", "--arg", "text=x", "--arg", "nope=1",
+                      cwd=ws.root)
+    assert unknown.returncode == 1 and "nope" in unknown.stderr
+
+
+def test_timeout_kills_the_process_group(ws):
+    result = run_cli("tools", "run", "slow", cwd=ws.root)
+    assert result.returncode == 1
+    assert "timed out after 0.5 s" in result.stdout
+    leftover = run_cli("tools", "run", "echo-arg", "--arg", "text=x", cwd=ws.root)
+    assert leftover.returncode == 0
+    import subprocess
+
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 30 & sleep 30" not in ps
+
+
+def test_shipped_tools_run(ws):
+    project = ws.project("default")
+    (project.workspace_dir / "data.csv").write_text("name,score\nann,3\nbob,5\n")
+    csv = run_cli("tools", "run", "csv-summary", "--arg", "path=data.csv", cwd=ws.root)
+    assert csv.returncode == 0, csv.stderr + csv.stdout
+    assert "score" in csv.stdout and "2" in csv.stdout
+    wc = run_cli("tools", "run", "word-count", "--arg", "path=data.csv", cwd=ws.root)
+    assert wc.returncode == 0, wc.stderr
+    assert wc.stdout.split()[:3] == ["3", "3", "23"]
+
+
+def test_unknown_tool_and_prompt_tool(ws):
+    unknown = run_cli("tools", "run", "nope", cwd=ws.root)
+    assert unknown.returncode == 1 and "no tool named 'nope'" in unknown.stderr
+    prompt = run_cli("tools", "run", "summarize", "--arg", "source=x", cwd=ws.root)
+    assert prompt.returncode == 1 and "prompt tool" in prompt.stderr
