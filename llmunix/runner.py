@@ -1,0 +1,235 @@
+"""`llmunix run`: resolve the agent, limits and policy, open the trace, drive a runtime, and close
+everything cleanly however the run ends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from llmunix import __version__
+from llmunix.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STOPPED,
+    LimitReached,
+    LlmunixError,
+    SpecError,
+)
+from llmunix.events import Event, RunFinished, RunStarted
+from llmunix.policy import DEFAULT_DENY_COMMANDS, Policy
+from llmunix.registry import Registry, load_registry
+from llmunix.runtimes import get_runtime
+from llmunix.runtimes.base import Runtime
+from llmunix.session import Limits, Price, RunSession, make_redactor, secret_values
+from llmunix.trace import TraceWriter, iso, new_trace_path, utc_now
+from llmunix.workspace import Workspace
+
+EXIT_BY_STATUS = {
+    "success": EXIT_OK,
+    "error": EXIT_ERROR,
+    "stopped": EXIT_STOPPED,
+    "interrupted": EXIT_INTERRUPTED,
+}
+
+# USD per million tokens for the Claude families, used to enforce the budget while a run goes;
+# the CLI's own total replaces the estimate when the run ends.
+CLAUDE_PRICES = {"opus": Price(15.0, 75.0, 1.5), "sonnet": Price(3.0, 15.0, 0.3),
+                 "haiku": Price(1.0, 5.0, 0.1)}
+
+
+@dataclass
+class RunRequest:
+    goal: str
+    project: str | None = None
+    agent: str | None = None
+    runtime: str | None = None
+    model: str | None = None
+    max_turns: int | None = None
+    budget_usd: float | None = None
+    timeout_s: float | None = None
+    mode: str = "learner"
+    runtime_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunOutcome:
+    trace_id: str
+    trace_path: str
+    status: str
+    result: str
+    reason: str
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    duration_s: float
+    commit: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_BY_STATUS.get(self.status, EXIT_ERROR)
+
+
+def resolve_limits(ws: Workspace, request: RunRequest, agent) -> Limits:
+    """Flag > the agent's `llmunix:` block > llmunix.toml."""
+    conf = ws.config.limits
+    s = agent.settings
+
+    def pick(flag, own, default):
+        return flag if flag is not None else own if own is not None else default
+
+    return Limits(
+        max_turns=pick(request.max_turns, s.max_turns, conf.max_turns),
+        budget_usd=pick(request.budget_usd, s.budget_usd, conf.budget_usd),
+        timeout_s=pick(request.timeout_s, s.timeout_s, conf.timeout_s),
+    )
+
+
+def build_policy(ws: Workspace, workspace_dir) -> Policy:
+    conf = ws.config.policy
+    return Policy(
+        workspace_dir,
+        read_roots=[ws.root / p for p in conf.read_paths],
+        deny_commands=[*DEFAULT_DENY_COMMANDS, *conf.deny_commands],
+        allow_commands=conf.allow_commands or None,
+    )
+
+
+def price_for(ws: Workspace, runtime: str, model: str) -> Price:
+    configured = ws.config.prices.get(model)
+    if configured is not None:
+        return Price(configured.input, configured.output)
+    if runtime == "claude":
+        family = next((f for f in CLAUDE_PRICES if f in (model or "sonnet")), "sonnet")
+        return CLAUDE_PRICES[family]
+    return Price()
+
+
+def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runtime]:
+    config = ws.config
+    project = ws.ensure_project(request.project or config.run.project)
+    registry = load_registry(ws, project)
+    agent_name = request.agent or config.run.agent
+    agent = registry.agents.get(agent_name)
+    if agent is None:
+        broken = [d for d in registry.errors if agent_name in d.message or
+                  d.path.endswith(f"{agent_name}.md")]
+        raise SpecError(
+            f"no usable agent named {agent_name!r} in project {project.name!r}"
+            + (f": {broken[0]}" if broken else ""),
+            hint="see `llmunix agents list --project " + project.name + "` and `llmunix boot`",
+        )
+    runtime_name = request.runtime or config.run.runtime
+    options = dict(request.runtime_options)
+    if runtime_name != "openai":
+        options.pop("base_url", None)
+    if runtime_name in ("claude", "openai"):
+        options.setdefault("model", request.model or agent.model or config.run.model or "")
+    if runtime_name == "openai":
+        options.setdefault("config", config.openai)
+    runtime = get_runtime(runtime_name, **options)
+    runtime.preflight()
+    return registry, agent, runtime
+
+
+def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
+    registry, agent, runtime = prepare(ws, request)
+    project = registry.project
+    limits = resolve_limits(ws, request, agent)
+    started_at = utc_now()
+    trace_id, trace_path = new_trace_path(project.short_term_dir, request.goal, started_at)
+    secrets = secret_values()
+    meta = {
+        "trace_id": trace_id,
+        "goal": request.goal,
+        "project": project.name,
+        "agent": agent.name,
+        "runtime": runtime.name,
+        "model": runtime.model,
+        "mode": request.mode,
+        "status": "running",
+        "started_at": iso(started_at),
+        "limits": {"max_turns": limits.max_turns, "budget_usd": limits.budget_usd,
+                   "timeout_s": limits.timeout_s},
+        "specs": registry.spec_hashes(),
+        "llmunix_version": __version__,
+    }
+    writer = TraceWriter(trace_path, meta, make_redactor(secrets))
+    session = RunSession(
+        registry=registry,
+        agent=agent,
+        goal=request.goal,
+        limits=limits,
+        policy=build_policy(ws, project.workspace_dir),
+        trace=writer,
+        emit=emit,
+        model=runtime.model,
+        price=price_for(ws, runtime.name, runtime.model),
+    )
+    emit(RunStarted(trace_id, request.goal, project.name, agent.name, runtime.name,
+                    runtime.model, request.mode, str(trace_path)))
+    clock = time.monotonic()
+    status, result, reason = "success", "", ""
+    try:
+        result = asyncio.run(_drive(runtime, session, limits.timeout_s))
+    except LimitReached as exc:
+        status, reason = "stopped", exc.message
+    except KeyboardInterrupt:
+        status, reason = "interrupted", "interrupted by the user (Ctrl-C)"
+    except LlmunixError as exc:
+        status, reason = "error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure ends the run with its trace intact
+        status, reason = "error", f"{type(exc).__name__}: {exc}"
+    duration = time.monotonic() - clock
+    finished_at = utc_now()
+    writer.finish(
+        {
+            "status": status,
+            **({"reason": reason} if reason else {}),
+            "model": session.model,
+            "finished_at": iso(finished_at),
+            "duration_s": round(duration, 3),
+            "turns": session.turns,
+            "input_tokens": session.input_tokens,
+            "output_tokens": session.output_tokens,
+            "cache_read_tokens": session.cache_read_tokens,
+            "cost_usd": round(session.cost_usd, 6),
+        },
+        result,
+    )
+    outcome = RunOutcome(trace_id, str(trace_path), status, result, reason, session.turns,
+                         session.input_tokens, session.output_tokens, session.cost_usd, duration)
+    if ws.config.memory.commit:
+        outcome.commit = commit_run(ws, project, outcome, request, runtime.name)
+    emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
+                     session.input_tokens, session.output_tokens, round(session.cost_usd, 6),
+                     str(trace_path), {"commit": outcome.commit}))
+    return outcome
+
+
+async def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
+    try:
+        return await asyncio.wait_for(runtime.run(session), timeout=timeout_s)
+    except asyncio.TimeoutError:
+        raise LimitReached(f"timeout reached ({timeout_s:g} s)") from None
+
+
+def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
+               runtime: str) -> str | None:
+    """One commit per run: its trace and whatever it changed in the project."""
+    from llmunix import gitmem
+
+    goal = " ".join(request.goal.split())
+    subject = f"run {outcome.trace_id}: {goal[:72]}"
+    message = (
+        f"{subject}\n\nRuntime: {runtime}\nMode: {request.mode}\nStatus: {outcome.status}\n"
+        f"Cost-USD: {outcome.cost_usd:.6f}\n"
+    )
+    rel = project.root.relative_to(ws.root).as_posix()
+    try:
+        return gitmem.commit_paths(ws.root, message, [rel], create=True)
+    except LlmunixError:
+        return None  # memory versioning must never lose a finished run; the trace is on disk

@@ -1,0 +1,279 @@
+"""The Claude runtime: the Claude Agent SDK and its bundled Claude Code CLI.
+
+The CLI runs the model loop and its own built-in tools; llmunix stays in charge through a
+PreToolUse hook (every call, sub-agents included, passes llmunix's policy), serves tool specs as
+in-process MCP tools, and reads the message stream to record every step in the trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from llmunix.errors import LlmunixError, RuntimeUnavailable
+from llmunix.runtimes.base import Runtime
+from llmunix.session import MCP_PREFIX, RunSession
+
+# The Claude Code built-ins llmunix lets agents use. Tool specs join them as mcp__llmunix__*.
+OFFERED = frozenset(
+    {"Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch", "WebSearch", "TodoWrite",
+     "NotebookEdit", "Agent"}
+)
+CREDENTIAL_ENV = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+)
+NO_CREDENTIALS = """no Claude credentials found. Any of these gives llmunix a runtime:
+  - export ANTHROPIC_API_KEY=...            (an Anthropic API key)
+  - claude login                            (a Claude subscription, via the Claude Code CLI)
+  - llmunix run "<goal>" --runtime openai   (a local OpenAI-compatible server: Ollama, llama.cpp,
+                                             vLLM, LM Studio)
+  - llmunix trace replay <trace.md>         (replay a recorded trace, no model at all)"""
+
+
+def _sdk():
+    try:
+        import claude_agent_sdk
+    except ImportError as exc:  # pragma: no cover - a hard dependency
+        raise RuntimeUnavailable(
+            "the Claude Agent SDK is not installed", hint="pip install claude-agent-sdk"
+        ) from exc
+    return claude_agent_sdk
+
+
+def has_credentials(environ: dict[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    if any(env.get(name) for name in CREDENTIAL_ENV):
+        return True
+    config_dir = Path(env.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    return (config_dir / ".credentials.json").is_file()
+
+
+def _block_text(content: Any) -> str:
+    """A tool result's content (a string or a list of content blocks) as text."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, dict):
+            parts.append(block.get("text") or json.dumps(block))
+        else:
+            parts.append(str(block))
+    return "\n".join(parts)
+
+
+class ClaudeRuntime(Runtime):
+    name = "claude"
+
+    def __init__(self, model: str = "") -> None:
+        self._model = model
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def preflight(self) -> None:
+        if not has_credentials():
+            raise RuntimeUnavailable(NO_CREDENTIALS)
+
+    # ------------------------------------------------------------ options
+
+    def _tools_for(self, session: RunSession, agent) -> list[str]:
+        names = session.builtin_tools_for(agent, OFFERED)
+        names += [MCP_PREFIX + t.name for t in session.tool_specs_for(agent)]
+        return names
+
+    def _options(self, session: RunSession, sdk) -> Any:
+        agent = session.agent
+        tools = self._tools_for(session, agent)
+        can_delegate = "Agent" in tools
+        agents = {}
+        if can_delegate:
+            for name, sub in session.subagents().items():
+                agents[name] = sdk.AgentDefinition(
+                    description=sub.description,
+                    prompt=sub.prompt,
+                    tools=self._tools_for(session, sub),
+                    model=sub.model,
+                )
+        used_specs = {t.name: t for t in session.tool_specs_for(agent)}
+        for sub in agents:
+            used_specs.update({t.name: t for t in session.tool_specs_for(session.subagents()[sub])})
+        mcp = {}
+        if used_specs:
+            mcp["llmunix"] = sdk.create_sdk_mcp_server(
+                "llmunix", "1.0", tools=[self._mcp_tool(session, spec, sdk)
+                                         for spec in used_specs.values()]
+            )
+        hook = sdk.HookMatcher(matcher=None, hooks=[self._gate(session)])
+        return sdk.ClaudeAgentOptions(
+            system_prompt=agent.prompt,
+            tools=tools,
+            allowed_tools=tools,
+            agents=agents or None,
+            mcp_servers=mcp,
+            hooks={"PreToolUse": [hook]},
+            permission_mode="acceptEdits",  # the CLI refuses bypassPermissions as root
+            setting_sources=[],  # nothing from the user's ~/.claude leaks into a run
+            cwd=str(session.workspace_dir),
+            model=self._model or None,
+            # Sub-agents otherwise run in the background: the orchestrator would be told
+            # "launched" and go on without the result it is meant to check.
+            env={"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1"},
+        )
+
+    def _gate(self, session: RunSession):
+        async def pre_tool_use(input_data: dict, tool_use_id: str | None, context: Any) -> dict:
+            agent = input_data.get("agent_type") or session.agent.name
+            decision = session.check(agent, input_data.get("tool_name", ""),
+                                     input_data.get("tool_input", {}))
+            self._decisions[tool_use_id or ""] = decision
+            out = {"hookEventName": "PreToolUse",
+                   "permissionDecision": "allow" if decision.allowed else "deny"}
+            if not decision.allowed:
+                out["permissionDecisionReason"] = decision.reason
+            return {"hookSpecificOutput": out}
+
+        return pre_tool_use
+
+    def _mcp_tool(self, session: RunSession, spec, sdk):
+        async def handler(args: dict) -> dict:
+            if spec.kind == "prompt":
+                text = await self._prompt_tool(session, spec, args, sdk)
+                return {"content": [{"type": "text", "text": text}]}
+            result = await _to_thread(session._run_tool, spec.name, args)
+            return {"content": [{"type": "text", "text": result.output or "(no output)"}],
+                    "is_error": result.is_error}
+
+        return sdk.tool(spec.name, spec.description, spec.input_schema)(handler)
+
+    async def _prompt_tool(self, session: RunSession, spec, args: dict, sdk) -> str:
+        """A prompt tool is a one-shot model call whose system prompt is the tool's body."""
+        options = sdk.ClaudeAgentOptions(
+            system_prompt=spec.body, tools=[], setting_sources=[], max_turns=1,
+            cwd=str(session.workspace_dir), model=self._model or None,
+        )
+        text = ""
+        async for message in sdk.query(prompt=json.dumps(args), options=options):
+            if isinstance(message, sdk.AssistantMessage):
+                self._count_turn(session, message)
+            elif isinstance(message, sdk.ResultMessage):
+                text = message.result or text
+        return text
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self, session: RunSession) -> str:
+        sdk = _sdk()
+        self._decisions: dict[str, Any] = {}
+        self._seen_messages: set[str] = set()
+        options = self._options(session, sdk)
+        pending: dict[str, tuple[str, str, dict, float]] = {}  # id -> agent, tool, input, start
+        delegations: dict[str, str] = {}  # Agent tool_use id -> sub-agent name
+        started: set[str] = set()  # delegations whose sub-agent has begun
+        result_text = ""
+        try:
+            async with sdk.ClaudeSDKClient(options=options) as client:
+                await client.query(session.goal)
+                async for message in client.receive_response():
+                    if isinstance(message, sdk.AssistantMessage):
+                        parent_id = message.parent_tool_use_id or ""
+                        agent = delegations.get(parent_id, session.agent.name)
+                        if parent_id in delegations and parent_id not in started:
+                            started.add(parent_id)
+                            self._start_subagent(session, parent_id, pending, delegations)
+                        self._count_turn(session, message)
+                        for block in message.content:
+                            if isinstance(block, sdk.TextBlock):
+                                session.text(agent, block.text)
+                            elif isinstance(block, sdk.ToolUseBlock):
+                                pending[block.id] = (agent, block.name, block.input,
+                                                     time.perf_counter())
+                                if block.name in ("Agent", "Task"):
+                                    sub = str(block.input.get("subagent_type", ""))
+                                    delegations[block.id] = sub
+                    elif isinstance(message, sdk.UserMessage) and isinstance(message.content,
+                                                                             list):
+                        for block in message.content:
+                            if isinstance(block, sdk.ToolResultBlock):
+                                self._finish_call(session, block, pending, delegations,
+                                                  started)
+                    elif isinstance(message, sdk.ResultMessage):
+                        if message.total_cost_usd is not None:
+                            session.report_cost(message.total_cost_usd)
+                        if message.is_error:
+                            detail = message.result or ", ".join(message.errors or []) or \
+                                message.subtype
+                            raise LlmunixError(f"the Claude runtime reported an error: {detail}")
+                        result_text = message.result or ""
+        except sdk.CLINotFoundError as exc:
+            raise RuntimeUnavailable(f"the Claude Code CLI was not found: {exc}") from exc
+        except sdk.ProcessError as exc:
+            raise LlmunixError(f"the Claude Code CLI failed: {exc}") from exc
+        return result_text
+
+    def _count_turn(self, session: RunSession, message: Any) -> None:
+        # The CLI emits one AssistantMessage per content block; usage belongs to the response.
+        key = message.message_id or str(id(message))
+        if key in self._seen_messages:
+            return
+        self._seen_messages.add(key)
+        if message.model and not session.model:
+            session.model = message.model
+        usage = message.usage or {}
+        session.model_turn(
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        )
+
+    @staticmethod
+    def _start_subagent(session: RunSession, call_id: str, pending: dict,
+                        delegations: dict) -> None:
+        parent, _tool, tool_input, _ = pending.get(call_id, (session.agent.name, "", {}, 0))
+        session.subagent_started(delegations[call_id], parent, call_id,
+                                 str(tool_input.get("prompt", "")))
+
+    def _finish_call(self, session: RunSession, block: Any, pending: dict,
+                     delegations: dict, started: set[str]) -> None:
+        call_id = block.tool_use_id
+        decision = self._decisions.get(call_id)
+        output = _block_text(block.content)
+        if call_id in delegations and (decision is None or decision.allowed):
+            if call_id not in started:
+                started.add(call_id)
+                self._start_subagent(session, call_id, pending, delegations)
+            agent = pending.pop(call_id, (session.agent.name,))[0]
+            session.subagent_finished(delegations[call_id], agent, call_id, output)
+            return
+        call = pending.pop(call_id, None)
+        if call is None:
+            return
+        agent, tool, tool_input, t0 = call
+        if decision is None:  # the CLI refused it before asking the hook: say why in our terms
+            decision = session.check(agent, tool, tool_input)
+        session.tool_called(
+            call_id=block.tool_use_id,
+            agent=agent,
+            tool=tool,
+            tool_input=tool_input,
+            output=output,
+            is_error=bool(block.is_error),
+            duration_s=time.perf_counter() - t0,
+            decision=decision,
+        )
+
+
+async def _to_thread(fn, *args):
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)

@@ -1,0 +1,279 @@
+"""One run in progress. Runtimes report every step here; the session applies the policy and the
+limits the same way for every runtime, writes the trace and emits events."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from llmunix.errors import LimitReached
+from llmunix.events import (
+    AssistantText,
+    Event,
+    SubagentFinished,
+    SubagentStarted,
+    ToolCalled,
+    UsageUpdated,
+)
+from llmunix.policy import Decision, Policy
+from llmunix.registry import Registry
+from llmunix.specs import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
+from llmunix.toolresult import ToolResult
+from llmunix.trace import TraceWriter
+
+MCP_PREFIX = "mcp__llmunix__"  # how the Claude runtime names tool specs
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_turns: int
+    budget_usd: float
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float = 0.0  # USD per million tokens
+    output: float = 0.0
+    cache_read: float = 0.0
+
+
+def secret_values(environ: dict[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    values = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 6}
+    return sorted(values, key=len, reverse=True)
+
+
+def make_redactor(secrets: list[str]) -> Callable[[str], str]:
+    if not secrets:
+        return lambda text: text
+    pattern = re.compile("|".join(re.escape(s) for s in secrets))
+    return lambda text: pattern.sub("[REDACTED]", text)
+
+
+class RunSession:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        agent: AgentSpec,
+        goal: str,
+        limits: Limits,
+        policy: Policy,
+        trace: TraceWriter,
+        emit: Callable[[Event], None],
+        model: str = "",
+        price: Price = Price(),
+        bash_timeout_s: float = 120.0,
+    ) -> None:
+        self.registry = registry
+        self.agent = agent
+        self.goal = goal
+        self.limits = limits
+        self.policy = policy
+        self.trace = trace
+        self._emit = emit
+        self.model = model
+        self.price = price
+        self.bash_timeout_s = bash_timeout_s
+        self.started = time.monotonic()
+        self.turns = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cache_read_tokens = 0
+        self.cost_usd = 0.0
+        self._cost_reported: float | None = None  # the runtime's own figure, when it has one
+
+    # ------------------------------------------------------------ scope
+
+    @property
+    def project(self):
+        return self.registry.project
+
+    @property
+    def workspace_dir(self):
+        return self.policy.workspace
+
+    def agent_named(self, name: str) -> AgentSpec | None:
+        return self.registry.agents.get(name)
+
+    def subagents(self) -> dict[str, AgentSpec]:
+        """Every agent in scope but the one running the goal: the delegation targets."""
+        return {n: a for n, a in self.registry.agents.items() if n != self.agent.name}
+
+    def tool_specs_for(self, agent: AgentSpec) -> list[ToolSpec]:
+        if agent.tools is None:
+            return list(self.registry.tools.values())
+        return [self.registry.tools[t] for t in agent.tools if t in self.registry.tools]
+
+    def builtin_tools_for(self, agent: AgentSpec, offered: frozenset[str]) -> list[str]:
+        """The built-in tools of `offered` that `agent` may use, in a stable order."""
+        if agent.tools is None:
+            names = sorted(offered)
+        else:
+            names = [t for t in agent.tools if canonical_tool_name(t) in offered]
+        return [n for n in names if n not in agent.disallowed_tools]
+
+    def allowed_tools(self, agent: AgentSpec) -> set[str] | None:
+        if agent.tools is None and not agent.disallowed_tools:
+            return None
+        names = set(agent.tools) if agent.tools is not None else (
+            {n for n in self.registry.tools} | {"Read", "Write", "Edit", "Glob", "Grep", "Bash",
+                                                "Agent", "WebFetch", "WebSearch", "TodoWrite"}
+        )
+        return {n for n in names if n not in agent.disallowed_tools}
+
+    # ------------------------------------------------------------ the gate
+
+    def check(self, agent_name: str, tool: str, tool_input: Any) -> Decision:
+        """The policy decision for one call by `agent_name`, on every runtime."""
+        agent = self.agent_named(agent_name) or self.agent
+        name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
+        if not isinstance(tool_input, dict):
+            return Decision(False, f"{name} refused: its input must be a JSON object")
+        return self.policy.check(
+            name,
+            tool_input,
+            allowed_tools=self.allowed_tools(agent),
+            constraints=agent.settings.constraints,
+        )
+
+    # ------------------------------------------------------------ reporting
+
+    def emit(self, event: Event) -> None:
+        self._emit(event)
+
+    def text(self, agent: str, text: str) -> None:
+        if text.strip():
+            event = AssistantText(agent, text)
+            self.trace.assistant_text(event)
+            self.emit(event)
+
+    def tool_called(
+        self,
+        *,
+        call_id: str,
+        agent: str,
+        tool: str,
+        tool_input: Any,
+        output: str,
+        is_error: bool,
+        duration_s: float,
+        decision: Decision,
+    ) -> None:
+        name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
+        spec = self.registry.tools.get(name)
+        event = ToolCalled(
+            call_id=call_id,
+            agent=agent,
+            tool=name,
+            input=tool_input if isinstance(tool_input, dict) else {"_raw": tool_input},
+            output=output,
+            is_error=is_error,
+            duration_s=duration_s,
+            decision="allowed" if decision.allowed else "denied",
+            reason=decision.reason,
+            spec_hash=spec.content_hash if spec else "",
+        )
+        self.trace.tool_called(event)
+        self.emit(event)
+
+    def subagent_started(self, agent: str, parent: str, call_id: str, prompt: str = "") -> None:
+        spec = self.agent_named(agent)
+        event = SubagentStarted(agent, parent, call_id, prompt, spec.content_hash if spec else "")
+        self.trace.subagent_started(event)
+        self.emit(event)
+
+    def subagent_finished(self, agent: str, parent: str, call_id: str, result: str = "") -> None:
+        event = SubagentFinished(agent, parent, call_id, result)
+        self.trace.subagent_finished(event)
+        self.emit(event)
+
+    # ------------------------------------------------------------ limits
+
+    def model_turn(
+        self,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+    ) -> None:
+        """Count one model response and its usage. Raises LimitReached past a limit."""
+        self.turns += 1
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.cache_read_tokens += cache_read_tokens
+        self.cost_usd += (
+            input_tokens * self.price.input
+            + output_tokens * self.price.output
+            + cache_read_tokens * self.price.cache_read
+        ) / 1_000_000
+        self._report_usage()
+        self.check_limits()
+
+    def report_cost(self, cost_usd: float) -> None:
+        """A runtime that knows the exact cost (the Claude CLI does) reports it here."""
+        self.cost_usd = max(self.cost_usd, cost_usd)
+        self._report_usage()
+
+    def _report_usage(self) -> None:
+        self.emit(UsageUpdated(self.turns, self.input_tokens, self.output_tokens,
+                               self.cache_read_tokens, round(self.cost_usd, 6)))
+
+    def check_limits(self) -> None:
+        if self.turns > self.limits.max_turns:
+            raise LimitReached(
+                f"max turns reached ({self.limits.max_turns})",
+                hint="raise it with --max-turns, the agent's llmunix.max_turns or llmunix.toml",
+            )
+        if self.limits.budget_usd and self.cost_usd >= self.limits.budget_usd:
+            raise LimitReached(
+                f"budget reached (${self.cost_usd:.4f} of ${self.limits.budget_usd:.4f})",
+                hint="raise it with --budget, the agent's llmunix.budget_usd or llmunix.toml",
+            )
+        if time.monotonic() - self.started > self.limits.timeout_s:
+            raise LimitReached(f"timeout reached ({self.limits.timeout_s:g} s)")
+
+    # ------------------------------------------------------------ running tools
+
+    async def execute(self, agent_name: str, tool: str, tool_input: Any, call_id: str
+                      ) -> ToolResult:
+        """Gate, run and record one call of a tool llmunix executes itself."""
+        decision = self.check(agent_name, tool, tool_input)
+        if not decision.allowed:
+            result = ToolResult(decision.reason, is_error=True)
+        else:
+            result = await asyncio.to_thread(self._run_tool, tool, tool_input)
+        self.tool_called(call_id=call_id, agent=agent_name, tool=tool, tool_input=tool_input,
+                         output=result.output, is_error=result.is_error,
+                         duration_s=result.duration_s, decision=decision)
+        return result
+
+    def _run_tool(self, tool: str, tool_input: dict) -> ToolResult:
+        from llmunix import builtin_tools, tool_exec
+        from llmunix.errors import ToolError
+
+        name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
+        started = time.perf_counter()
+        spec = self.registry.tools.get(name)
+        try:
+            if spec is not None:
+                result = tool_exec.run_tool_spec(spec, tool_input, cwd=self.workspace_dir)
+            elif is_builtin_tool(name) and name in builtin_tools.BUILTIN_SCHEMAS:
+                result = builtin_tools.run_builtin(
+                    name, tool_input, policy=self.policy, timeout_s=self.bash_timeout_s
+                )
+            else:
+                result = ToolResult(f"unknown tool {name!r}", is_error=True)
+        except ToolError as exc:
+            result = ToolResult(str(exc), is_error=True)
+        if not result.duration_s:
+            result = ToolResult(result.output, result.is_error, result.exit_code,
+                                time.perf_counter() - started)
+        return result

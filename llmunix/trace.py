@@ -1,0 +1,287 @@
+"""Execution traces: one markdown file per run, appended step by step as the run goes.
+
+Layout: YAML frontmatter (identity, status, totals, spec hashes), then `# Goal`, then one
+`## Step N · <kind> · <agent>` section per step. Tool inputs are kept exactly (a ```json block),
+so a trace can be replayed without a model; long results are cut in the markdown and kept whole
+in a sidecar folder next to the trace. Every step is flushed when it happens: a run killed with
+SIGKILL leaves every completed step readable, and its `running` status is corrected to
+`interrupted` the next time the trace is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmunix.errors import TraceError
+from llmunix.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
+
+MAX_INLINE_RESULT = 4_000
+_STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")
+_BULLET_RE = re.compile(r"^- ([a-z_]+): (.*)$")
+_FENCE_OPEN_RE = re.compile(r"^(`{3,})([a-z]*)(?: (\w+))?$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "run"
+
+
+def _fence(text: str, info: str) -> str:
+    """A fence longer than any backtick run inside, so any content round-trips."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{info}\n{text}\n{ticks}\n"
+
+
+def _dump_frontmatter(meta: dict[str, Any]) -> str:
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+
+
+class TraceWriter:
+    """Appends a run's steps to its trace file as they happen."""
+
+    def __init__(self, path: Path, meta: dict[str, Any], redact=lambda s: s) -> None:
+        self.path = path
+        self.meta = dict(meta)
+        self.redact = redact
+        self.steps = 0
+        self.sidecar = path.with_suffix("")  # folder for whole long results
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.meta.setdefault("status", "running")
+        self.meta.setdefault("pid", os.getpid())
+        goal = self.redact(str(self.meta.get("goal", "")))
+        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self._write(_dump_frontmatter(self.meta) + f"\n# Goal\n\n{goal}\n")
+
+    def _write(self, text: str) -> None:
+        self._file.write(text)
+        self._file.flush()
+
+    def _section(self, kind: str, agent: str, bullets: dict[str, Any], body: str = "") -> None:
+        self.steps += 1
+        lines = [f"\n## Step {self.steps} · {kind} · {agent}\n"]
+        lines += [f"- {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in bullets.items()]
+        if bullets:
+            lines.append("")
+        self._write("\n".join(lines) + "\n" + body)
+
+    def assistant_text(self, event: AssistantText) -> None:
+        self._section("assistant", event.agent, {}, _fence(self.redact(event.text), "text"))
+
+    def tool_called(self, event: ToolCalled) -> None:
+        text_input = self.redact(json.dumps(event.input, indent=2, ensure_ascii=False))
+        output = self.redact(event.output)
+        bullets: dict[str, Any] = {
+            "call_id": event.call_id,
+            "tool": event.tool,
+            "decision": event.decision,
+            "is_error": event.is_error,
+            "duration_s": round(event.duration_s, 4),
+        }
+        if event.reason:
+            bullets["reason"] = self.redact(event.reason)
+        if event.spec_hash:
+            bullets["spec_hash"] = event.spec_hash
+        shown = output
+        if len(output) > MAX_INLINE_RESULT:
+            self.sidecar.mkdir(exist_ok=True)
+            whole = self.sidecar / f"step-{self.steps + 1:04d}.txt"
+            whole.write_text(output, encoding="utf-8")
+            bullets["full_result"] = f"{self.sidecar.name}/{whole.name}"
+            shown = output[:MAX_INLINE_RESULT] + f"\n[... cut: {len(output):,} characters in all]"
+        body = _fence(text_input, "json input") + "\n" + _fence(shown, "text result")
+        self._section("tool", event.agent, bullets, body)
+
+    def subagent_started(self, event: SubagentStarted) -> None:
+        bullets = {"parent": event.parent, "call_id": event.call_id}
+        if event.spec_hash:
+            bullets["spec_hash"] = event.spec_hash
+        body = _fence(self.redact(event.prompt), "text prompt") if event.prompt else ""
+        self._section("subagent start", event.agent, bullets, body)
+
+    def subagent_finished(self, event: SubagentFinished) -> None:
+        body = _fence(self.redact(event.result), "text result") if event.result else ""
+        self._section("subagent end", event.agent, {"parent": event.parent,
+                                                     "call_id": event.call_id}, body)
+
+    def finish(self, updates: dict[str, Any], result: str) -> None:
+        """Write the final result, then rewrite the frontmatter with the totals (atomically)."""
+        self._write(f"\n# Result\n\n{self.redact(result) or '(no result)'}\n")
+        self._file.close()
+        self.meta.update(updates)
+        self.meta.pop("pid", None)
+        _rewrite_frontmatter(self.path, self.meta)
+
+
+def _split(text: str, path: Path) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---\n"):
+        raise TraceError("not a trace: no frontmatter", path=path)
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise TraceError("not a trace: frontmatter is not closed", path=path, line=1)
+    try:
+        meta = yaml.safe_load(text[4:end]) or {}
+    except yaml.YAMLError as exc:
+        raise TraceError(f"trace frontmatter is not valid YAML: {exc}", path=path) from exc
+    if not isinstance(meta, dict):
+        raise TraceError("trace frontmatter is not a mapping", path=path)
+    return meta, text[end + 5 :]
+
+
+def _rewrite_frontmatter(path: Path, meta: dict[str, Any]) -> None:
+    _, body = _split(path.read_text(encoding="utf-8"), path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(_dump_frontmatter(meta) + body, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class Step:
+    number: int
+    kind: str  # assistant | tool | subagent start | subagent end
+    agent: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, str] = field(default_factory=dict)  # "input" / "result" / "text" / "prompt"
+
+    @property
+    def tool(self) -> str:
+        return self.fields.get("tool", "")
+
+    @property
+    def input(self) -> dict[str, Any]:
+        return json.loads(self.blocks.get("input", "{}"))
+
+
+@dataclass
+class Trace:
+    path: Path
+    meta: dict[str, Any]
+    steps: list[Step]
+    result: str
+
+    @property
+    def trace_id(self) -> str:
+        return str(self.meta.get("trace_id", self.path.stem))
+
+    @property
+    def status(self) -> str:
+        return str(self.meta.get("status", "unknown"))
+
+    def tool_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.kind == "tool"]
+
+    def full_result(self, step: Step) -> str:
+        sidecar = step.fields.get("full_result")
+        if sidecar:
+            whole = self.path.parent / sidecar
+            if whole.is_file():
+                return whole.read_text(encoding="utf-8")
+        return step.blocks.get("result", "")
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_trace(path: Path, *, repair: bool = True) -> Trace:
+    """Parse a trace. A `running` trace whose process is gone is marked `interrupted`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"cannot read trace: {exc}", path=path) from exc
+    meta, body = _split(text, path)
+    steps, result = _parse_body(body)
+    if meta.get("status") == "running" and not _pid_alive(meta.get("pid")):
+        meta["status"] = "interrupted"
+        meta.pop("pid", None)
+        meta.setdefault("reason", "the run ended without finishing its trace (killed)")
+        meta["steps_completed"] = len(steps)
+        if repair:
+            _rewrite_frontmatter(path, meta)
+    return Trace(path, meta, steps, result)
+
+
+def _parse_body(body: str) -> tuple[list[Step], str]:
+    steps: list[Step] = []
+    lines = body.split("\n")
+    i = 0
+    result_lines: list[str] | None = None
+    current: Step | None = None
+    while i < len(lines):
+        line = lines[i]
+        match = _STEP_RE.match(line)
+        if match:
+            current = Step(int(match.group(1)), match.group(2), match.group(3))
+            steps.append(current)
+            result_lines = None
+        elif line == "# Result":
+            current, result_lines = None, []
+        elif result_lines is not None:
+            result_lines.append(line)
+        elif current is not None:
+            bullet = _BULLET_RE.match(line)
+            fence = _FENCE_OPEN_RE.match(line)
+            if bullet:
+                try:
+                    current.fields[bullet.group(1)] = json.loads(bullet.group(2))
+                except json.JSONDecodeError:
+                    current.fields[bullet.group(1)] = bullet.group(2)
+            elif fence:
+                ticks, lang, name = fence.group(1), fence.group(2), fence.group(3)
+                end = i + 1
+                while end < len(lines) and lines[end] != ticks:
+                    end += 1
+                if end >= len(lines):  # a step cut off mid-write by a kill: drop it
+                    steps.pop()
+                    current = None
+                    break
+                current.blocks[name or lang or "text"] = "\n".join(lines[i + 1 : end])
+                i = end
+        i += 1
+    result = "\n".join(result_lines or []).strip()
+    return steps, result
+
+
+def find_traces(folder: Path) -> list[Path]:
+    """Trace files in a memory folder, oldest first (names start with a UTC timestamp)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.md") if not p.name.startswith("."))
+
+
+def new_trace_path(folder: Path, goal: str, started: datetime) -> tuple[str, Path]:
+    stamp = started.strftime("%Y%m%dT%H%M%S") + f"{started.microsecond // 1000:03d}Z"
+    base = f"{stamp}_{slugify(goal)}"
+    path = folder / f"{base}.md"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{base}-{n}.md"
+    return path.stem, path
