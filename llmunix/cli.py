@@ -28,8 +28,12 @@ agents_app = typer.Typer(
 tools_app = typer.Typer(
     help="List, inspect and run tools.", no_args_is_help=True, rich_markup_mode=None
 )
+trace_app = typer.Typer(
+    help="Show and replay execution traces.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(agents_app, name="agents")
 app.add_typer(tools_app, name="tools")
+app.add_typer(trace_app, name="trace")
 
 _state: dict[str, str | None] = {"home": None}
 
@@ -224,22 +228,65 @@ def run(
     budget: float | None = typer.Option(None, "--budget", min=0, help="USD, at most."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.001, help="Seconds, at most."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    mode: str = typer.Option(
+        "auto", "--mode",
+        help="auto (from learned traces) | learner | follower (replay, no model) | mixed.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per event on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the result."),
 ) -> None:
     """Run a goal: the orchestrator plans and delegates; every step goes into a trace."""
-    from llmunix import runner, view
+    from llmunix import runner
+    from llmunix.errors import LlmunixError
 
-    ws = _workspace()
+    if mode not in ("auto", "learner", "follower", "mixed"):
+        raise LlmunixError(f"unknown mode {mode!r}",
+                           hint="choose auto, learner, follower or mixed")
     options = {"base_url": base_url} if base_url else {}
     request = runner.RunRequest(
         goal=goal, project=project, agent=agent, runtime=runtime, model=model,
         max_turns=max_turns, budget_usd=budget, timeout_s=timeout, runtime_options=options,
+        mode=mode,
     )
-    outcome = runner.run_goal(ws, request, view.make_view(json_lines=json_out, quiet=quiet))
+    _run(request, json_out, quiet)
+
+
+def _run(request, json_out: bool, quiet: bool) -> None:
+    from llmunix import runner, view
+
+    ws = _workspace()
+    outcome = runner.run(ws, request, view.make_view(json_lines=json_out, quiet=quiet))
     if not json_out and outcome.result:
         typer.echo(outcome.result)
     raise typer.Exit(outcome.exit_code)
+
+
+@trace_app.command("replay")
+def trace_replay(
+    path: Path = typer.Argument(..., help="A trace: short-term or learned (long-term)."),
+    project: str | None = typer.Option(None, "--project", "-p", help="Project to replay in."),
+    json_out: bool = typer.Option(False, "--json", help="One JSON object per event on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the result."),
+) -> None:
+    """Re-run a trace's tool calls in order with no model (0 tokens), checking each step."""
+    from llmunix import runner
+    from llmunix.trace import read_meta
+
+    meta = read_meta(path)
+    request = runner.RunRequest(
+        goal=str(meta.get("goal", "")), project=project or meta.get("project"),
+        agent=meta.get("agent"), mode="follower", source=path.resolve(),
+    )
+    _run(request, json_out, quiet)
+
+
+@trace_app.command("show")
+def trace_show(path: Path = typer.Argument(..., help="A trace file.")) -> None:
+    """Summarize a trace: status, totals, and each step on one line."""
+    from llmunix import ui
+    from llmunix.trace import read_trace
+
+    ui.print_trace(read_trace(path))
 
 
 def main() -> None:

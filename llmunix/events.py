@@ -26,6 +26,16 @@ class RunStarted(Event):
 
 
 @dataclass
+class ModeChosen(Event):
+    """How `--mode auto` decided: the best learned trace for the goal and its score."""
+
+    mode: str  # learner | mixed | follower
+    score: float
+    trace_id: str
+    reason: str
+
+
+@dataclass
 class AssistantText(Event):
     agent: str
     text: str
@@ -90,6 +100,7 @@ class RunFinished(Event):
 
 _EVENT_NAMES = {
     RunStarted: "run_started",
+    ModeChosen: "mode_chosen",
     AssistantText: "assistant_text",
     ToolCalled: "tool_called",
     SubagentStarted: "subagent_started",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from llmunix import __version__
 from llmunix.errors import (
@@ -50,8 +51,11 @@ class RunRequest:
     max_turns: int | None = None
     budget_usd: float | None = None
     timeout_s: float | None = None
-    mode: str = "learner"
+    mode: str = "learner"  # learner | follower | mixed (auto is resolved by `run`)
     runtime_options: dict = field(default_factory=dict)
+    source: Path | None = None  # follower: the trace to replay
+    example: str = ""  # mixed: a learned trace shown to the model as a worked example
+    meta: dict = field(default_factory=dict)  # extra trace frontmatter (decision, source...)
 
 
 @dataclass
@@ -122,7 +126,20 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
             + (f": {broken[0]}" if broken else ""),
             hint="see `llmunix agents list --project " + project.name + "` and `llmunix boot`",
         )
+    if request.mode == "follower":
+        from llmunix.follower import load_source
+        from llmunix.runtimes.replay import ReplayRuntime
+
+        if request.source is None:
+            raise LlmunixError("follower mode needs a trace to follow")
+        return registry, agent, ReplayRuntime(load_source(request.source))
     runtime_name = request.runtime or config.run.runtime
+    if runtime_name == "replay":
+        raise LlmunixError(
+            "the replay runtime follows a recorded trace",
+            hint="use `llmunix trace replay <trace.md>` or `llmunix run \"<goal>\" "
+            "--mode follower`",
+        )
     options = dict(request.runtime_options)
     if runtime_name != "openai":
         options.pop("base_url", None)
@@ -154,6 +171,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         "started_at": iso(started_at),
         "limits": {"max_turns": limits.max_turns, "budget_usd": limits.budget_usd,
                    "timeout_s": limits.timeout_s},
+        **request.meta,
         "specs": registry.spec_hashes(),
         "llmunix_version": __version__,
     }
@@ -162,6 +180,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         registry=registry,
         agent=agent,
         goal=request.goal,
+        context=request.example,
         limits=limits,
         policy=build_policy(ws, project.workspace_dir),
         trace=writer,
@@ -202,6 +221,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     )
     outcome = RunOutcome(trace_id, str(trace_path), status, result, reason, session.turns,
                          session.input_tokens, session.output_tokens, session.cost_usd, duration)
+    _record_follower_use(request, outcome)
     if ws.config.memory.commit:
         outcome.commit = commit_run(ws, project, outcome, request, runtime.name)
     emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
@@ -233,3 +253,65 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
         return gitmem.commit_paths(ws.root, message, [rel], create=True)
     except LlmunixError:
         return None  # memory versioning must never lose a finished run; the trace is on disk
+
+
+def run(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
+    """Run a goal in the requested mode. `auto` picks one from the learned traces, and a
+    follower run that fails is run again as learner; both runs are recorded."""
+    from llmunix.events import ModeChosen
+    from llmunix.modes import choose_mode, worked_example
+
+    if request.mode not in ("auto", "follower") or request.source is not None:
+        return _run_recorded_use(ws, request, emit)
+    project = ws.ensure_project(request.project or ws.config.run.project)
+    decision = choose_mode(ws, project, request.goal)
+    if request.mode == "follower" and decision.path is None or (
+        request.mode == "follower" and decision.mode == "learner"
+    ):
+        raise LlmunixError(
+            f"no learned trace matches this goal well enough to follow ({decision.reason})",
+            hint="run it as a learner first, then `llmunix memory consolidate`",
+        )
+    mode = "follower" if request.mode == "follower" else decision.mode
+    emit(ModeChosen(mode, decision.score, decision.trace_id, decision.reason))
+    chosen = {"mode_decision": {"mode": mode, "score": decision.score,
+                                "trace": decision.trace_id, "reason": decision.reason}}
+    if mode == "follower":
+        follow = replace(request, mode="follower", source=decision.path,
+                         meta={**request.meta, **chosen})
+        outcome = _run_recorded_use(ws, follow, emit)
+        if outcome.status != "error" or request.mode == "follower":
+            return outcome
+        emit(ModeChosen("learner", decision.score, decision.trace_id,
+                        f"follower failed ({outcome.reason.splitlines()[0]}); running as learner"))
+        return run_goal(ws, replace(request, mode="learner", meta={
+            **request.meta, "fallback_from": outcome.trace_id}), emit)
+    if mode == "mixed":
+        return run_goal(ws, replace(request, mode="mixed", example=worked_example(decision.path),
+                                    meta={**request.meta, **chosen,
+                                          "example_trace": decision.trace_id}), emit)
+    return run_goal(ws, replace(request, mode="learner", meta={**request.meta, **chosen}), emit)
+
+
+def _run_recorded_use(ws: Workspace, request: RunRequest, emit) -> RunOutcome:
+    if request.mode == "auto":
+        request = replace(request, mode="learner")
+    if request.mode == "follower" and request.source is not None:
+        from llmunix.follower import load_source
+
+        source = load_source(request.source)
+        request = replace(request, goal=request.goal or source.goal,
+                          meta={"source_trace": source.trace_id, **request.meta})
+    return run_goal(ws, request, emit)
+
+
+def _record_follower_use(request: RunRequest, outcome: RunOutcome) -> None:
+    """A replay of a learned trace updates its record (usage, success rate, confidence)."""
+    from llmunix.trace import read_meta
+
+    if request.mode == "follower" and request.source is not None and outcome.status in (
+        "success", "error"
+    ) and "goal_signature" in read_meta(request.source):
+        from llmunix.memory import record_use
+
+        record_use(request.source, outcome.status == "success")

@@ -69,12 +69,14 @@ class RunSession:
         trace: TraceWriter,
         emit: Callable[[Event], None],
         model: str = "",
+        context: str = "",
         price: Price = Price(),
         bash_timeout_s: float = 120.0,
     ) -> None:
         self.registry = registry
         self.agent = agent
         self.goal = goal
+        self.context = context
         self.limits = limits
         self.policy = policy
         self.trace = trace
@@ -89,6 +91,11 @@ class RunSession:
         self.cache_read_tokens = 0
         self.cost_usd = 0.0
         self._cost_reported: float | None = None  # the runtime's own figure, when it has one
+
+    @property
+    def goal_message(self) -> str:
+        """What the model is first sent: the goal, plus a worked example in mixed mode."""
+        return f"{self.goal}\n\n{self.context}" if self.context else self.goal
 
     # ------------------------------------------------------------ scope
 
@@ -217,9 +224,15 @@ class RunSession:
         self._report_usage()
         self.check_limits()
 
-    def report_cost(self, cost_usd: float) -> None:
-        """A runtime that knows the exact cost (the Claude CLI does) reports it here."""
-        self.cost_usd = max(self.cost_usd, cost_usd)
+    def report_totals(self, *, cost_usd: float | None = None, input_tokens: int = 0,
+                      output_tokens: int = 0, cache_read_tokens: int = 0) -> None:
+        """A runtime that knows exact totals (the Claude CLI does, at the end) reports them;
+        they replace the running estimate where they are larger."""
+        self.input_tokens = max(self.input_tokens, input_tokens)
+        self.output_tokens = max(self.output_tokens, output_tokens)
+        self.cache_read_tokens = max(self.cache_read_tokens, cache_read_tokens)
+        if cost_usd is not None:
+            self.cost_usd = max(self.cost_usd, cost_usd)
         self._report_usage()
 
     def _report_usage(self) -> None:

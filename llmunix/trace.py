@@ -144,6 +144,15 @@ def _split(text: str, path: Path) -> tuple[dict[str, Any], str]:
     return meta, text[end + 5 :]
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """Only the frontmatter of a trace (short-term or long-term)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"cannot read trace: {exc}", path=path) from exc
+    return _split(text, path)[0]
+
+
 def _rewrite_frontmatter(path: Path, meta: dict[str, Any]) -> None:
     _, body = _split(path.read_text(encoding="utf-8"), path)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -221,3 +221,25 @@ def print_tool_result(spec, result) -> None:
     status = "ok" if not result.is_error else "error"
     code = "" if result.exit_code is None else f", exit {result.exit_code}"
     err.print(f"[dim]{spec.name}: {status}{code}, {result.duration_s:.3f} s[/]")
+
+
+def print_trace(trace) -> None:
+    meta = trace.meta
+    out.print(f"[bold]{trace.trace_id}[/] · {meta.get('status')} · mode {meta.get('mode')} · "
+              f"runtime {meta.get('runtime')}")
+    out.print(f"goal: {meta.get('goal')}", markup=False)
+    out.print(f"{meta.get('turns', 0)} turns · {meta.get('input_tokens', 0):,} in / "
+              f"{meta.get('output_tokens', 0):,} out tokens · ${meta.get('cost_usd', 0):.4f} · "
+              f"{meta.get('duration_s', 0)} s")
+    for step in trace.steps:
+        if step.kind == "tool":
+            flag = ", error" if step.fields.get("is_error") else ""
+            args = json.dumps(step.input, ensure_ascii=False)[:80]
+            detail = f"{step.tool} {args} [{step.fields.get('decision')}{flag}]"
+        else:
+            text = step.blocks.get("text") or step.blocks.get("result") or ""
+            detail = text.split("\n")[0][:80]
+        out.print(f"{step.number:>4} {step.kind:<15} {step.agent:<20} {detail}", markup=False)
+    if trace.result:
+        out.rule("result")
+        out.print(trace.result, markup=False)

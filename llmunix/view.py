@@ -75,6 +75,11 @@ class LiveView:
             self.status = self.console.status("starting…")
             self.status.start()
 
+    def _on_ModeChosen(self, e) -> None:
+        trace = f" · trace {e.trace_id}" if e.trace_id else ""
+        self.console.print(f"[bold]mode {e.mode}[/] [dim]({escape(e.reason)}{escape(trace)})[/]",
+                           soft_wrap=True)
+
     def _on_AssistantText(self, e: AssistantText) -> None:
         first = " ".join(e.text.split())
         first = first if len(first) <= 100 else first[:99] + "…"

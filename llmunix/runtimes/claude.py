@@ -183,7 +183,7 @@ class ClaudeRuntime(Runtime):
         result_text = ""
         try:
             async with sdk.ClaudeSDKClient(options=options) as client:
-                await client.query(session.goal)
+                await client.query(session.goal_message)
                 async for message in client.receive_response():
                     if isinstance(message, sdk.AssistantMessage):
                         parent_id = message.parent_tool_use_id or ""
@@ -208,8 +208,13 @@ class ClaudeRuntime(Runtime):
                                 self._finish_call(session, block, pending, delegations,
                                                   started)
                     elif isinstance(message, sdk.ResultMessage):
-                        if message.total_cost_usd is not None:
-                            session.report_cost(message.total_cost_usd)
+                        usage = message.usage or {}
+                        session.report_totals(
+                            cost_usd=message.total_cost_usd,
+                            input_tokens=int(usage.get("input_tokens") or 0),
+                            output_tokens=int(usage.get("output_tokens") or 0),
+                            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+                        )
                         if message.is_error:
                             detail = message.result or ", ".join(message.errors or []) or \
                                 message.subtype
