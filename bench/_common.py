@@ -1,0 +1,47 @@
+"""Shared helpers for the benchmark scripts (run them as `python bench/<name>.py`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def llmunix_cmd() -> list[str]:
+    exe = shutil.which("llmunix", path=str(Path(sys.executable).parent)) or shutil.which("llmunix")
+    return [exe] if exe else [sys.executable, "-m", "llmunix"]
+
+
+def time_command(argv: list[str], runs: int, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> list[float]:
+    """Wall-clock seconds of `runs` runs of argv (after one warm-up run)."""
+    full_env = {**os.environ, **(env or {})}
+    subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, check=False)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, check=False)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def row(label: str, value: str, goal: str = "", note: str = "") -> None:
+    print(f"{label:<44} {value:>12}  {goal:<14} {note}")

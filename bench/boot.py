@@ -1,0 +1,66 @@
+"""`llmunix boot --json` over a workspace with 1,000 agent specs and 200 tool specs.
+
+Generates its own workspace in a temporary folder. Goal: at most 0.5 s wall (median).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from _common import llmunix_cmd, median, row, time_command
+
+from llmunix.registry import boot
+from llmunix.scaffold import init_workspace
+from llmunix.workspace import Workspace
+
+AGENTS, TOOLS, RUNS = 1000, 200, 7
+
+
+def make_workspace(root: Path) -> Workspace:
+    init_workspace(root)
+    ws = Workspace(root)
+    tools = ws.system_tools_dir
+    for i in range(TOOLS):
+        kind = i % 3
+        run = ('command: ["wc", "-l", "{path}"]' if kind == 0 else
+               "python: count" if kind == 1 else "")
+        block = "\n```python\ndef count(path):\n    return len(open(path).read())\n```\n" \
+            if kind == 1 else "\nCount the lines of the file and answer with the number.\n"
+        (tools / f"tool-{i:04d}.md").write_text(
+            f"---\nname: tool-{i:04d}\ndescription: Synthetic tool number {i}.\n"
+            f"input:\n  path: {{type: string, description: a file}}\n{run}\ntimeout: 10\n---\n"
+            f"{block}"
+        )
+    for i in range(AGENTS):
+        folder = ws.user_agents_dir if i % 2 else ws.system_agents_dir
+        (folder / f"Agent{i:04d}.md").write_text(
+            f"---\nname: agent-{i:04d}\ndescription: Synthetic agent {i}; use it for task {i}.\n"
+            f"tools: Read, Write, Grep, tool-{i % TOOLS:04d}\nmodel: sonnet\n"
+            f"llmunix:\n  max_turns: {10 + i % 20}\n  constraints:\n    write_paths: "
+            f"[\"out/{i}/**\"]\n---\nYou are synthetic agent {i}.\n\n" + "Be precise. " * 40 + "\n"
+        )
+    return ws
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = make_workspace(Path(tmp) / "ws")
+        cold = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            report = boot(ws)
+            cold.append(time.perf_counter() - start)
+        assert report.ok, report.diagnostics[:3]
+        assert len(report.registry.agents) >= AGENTS
+        wall = time_command([*llmunix_cmd(), "boot", "--json"], RUNS, cwd=ws.root)
+        print(f"{AGENTS} agent specs + {TOOLS} tool specs, median of {RUNS} runs")
+        row("boot() in-process (parse + validate)", f"{median(cold):.3f} s")
+        row("llmunix boot --json (wall, whole CLI)", f"{median(wall):.3f} s", "goal <= 0.5 s",
+            f"{median(wall) / 0.5:.2f} of goal")
+        row("per spec (in-process)", f"{median(cold) / (AGENTS + TOOLS) * 1e3:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
