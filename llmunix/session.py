@@ -262,13 +262,14 @@ class RunSession:
         if not decision.allowed:
             result = ToolResult(decision.reason, is_error=True)
         else:
-            result = await asyncio.to_thread(self._run_tool, tool, tool_input)
+            result = await asyncio.to_thread(self.run_tool, tool, tool_input)
         self.tool_called(call_id=call_id, agent=agent_name, tool=tool, tool_input=tool_input,
                          output=result.output, is_error=result.is_error,
                          duration_s=result.duration_s, decision=decision)
         return result
 
-    def _run_tool(self, tool: str, tool_input: dict) -> ToolResult:
+    def run_tool(self, tool: str, tool_input: dict) -> ToolResult:
+        """Run a built-in or a tool spec, ungated: callers gate first (see `execute`)."""
         from llmunix import builtin_tools, tool_exec
         from llmunix.errors import ToolError
 

@@ -260,3 +260,26 @@ def test_no_credentials_exit_2(ws, tmp_path):
     assert "--runtime openai" in result.stderr and "ANTHROPIC_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
     assert find_traces(ws.project("default").short_term_dir) == []
+
+
+def test_ctrl_c_ends_the_run_cleanly(ws, anthropic_server, tmp_path):
+    anthropic_server.enqueue(
+        tool_use("Write", {"file_path": "one.txt", "content": "1"}),
+        reply(text("never seen"), delay=60),
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update(claude_env(anthropic_server, tmp_path))
+    proc = subprocess.Popen([LLMUNIX, "run", "slow", "--agent", "solo", "--mode", "learner"],
+                            cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while len(anthropic_server.model_requests()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # waiting for a condition: the run is blocked on its second turn
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    trace = only_trace(ws)
+    assert trace.status == "interrupted"
+    assert [s.input["file_path"] for s in trace.tool_steps()] == ["one.txt"]
+    assert trace.meta["finished_at"]

@@ -7,6 +7,8 @@ in-process MCP tools, and reads the message stream to record every step in the t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import time
@@ -150,7 +152,7 @@ class ClaudeRuntime(Runtime):
             if spec.kind == "prompt":
                 text = await self._prompt_tool(session, spec, args, sdk)
                 return {"content": [{"type": "text", "text": text}]}
-            result = await _to_thread(session._run_tool, spec.name, args)
+            result = await asyncio.to_thread(session.run_tool, spec.name, args)
             return {"content": [{"type": "text", "text": result.output or "(no output)"}],
                     "is_error": result.is_error}
 
@@ -177,54 +179,23 @@ class ClaudeRuntime(Runtime):
         self._decisions: dict[str, Any] = {}
         self._seen_messages: set[str] = set()
         options = self._options(session, sdk)
-        pending: dict[str, tuple[str, str, dict, float]] = {}  # id -> agent, tool, input, start
-        delegations: dict[str, str] = {}  # Agent tool_use id -> sub-agent name
-        started: set[str] = set()  # delegations whose sub-agent has begun
-        result_text = ""
+        stream = _Stream(self, session, sdk)
         try:
             async with sdk.ClaudeSDKClient(options=options) as client:
-                await client.query(session.goal_message)
-                async for message in client.receive_response():
-                    if isinstance(message, sdk.AssistantMessage):
-                        parent_id = message.parent_tool_use_id or ""
-                        agent = delegations.get(parent_id, session.agent.name)
-                        if parent_id in delegations and parent_id not in started:
-                            started.add(parent_id)
-                            self._start_subagent(session, parent_id, pending, delegations)
-                        self._count_turn(session, message)
-                        for block in message.content:
-                            if isinstance(block, sdk.TextBlock):
-                                session.text(agent, block.text)
-                            elif isinstance(block, sdk.ToolUseBlock):
-                                pending[block.id] = (agent, block.name, block.input,
-                                                     time.perf_counter())
-                                if block.name in ("Agent", "Task"):
-                                    sub = str(block.input.get("subagent_type", ""))
-                                    delegations[block.id] = sub
-                    elif isinstance(message, sdk.UserMessage) and isinstance(message.content,
-                                                                             list):
-                        for block in message.content:
-                            if isinstance(block, sdk.ToolResultBlock):
-                                self._finish_call(session, block, pending, delegations,
-                                                  started)
-                    elif isinstance(message, sdk.ResultMessage):
-                        usage = message.usage or {}
-                        session.report_totals(
-                            cost_usd=message.total_cost_usd,
-                            input_tokens=int(usage.get("input_tokens") or 0),
-                            output_tokens=int(usage.get("output_tokens") or 0),
-                            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
-                        )
-                        if message.is_error:
-                            detail = message.result or ", ".join(message.errors or []) or \
-                                message.subtype
-                            raise LlmunixError(f"the Claude runtime reported an error: {detail}")
-                        result_text = message.result or ""
+                try:
+                    await client.query(session.goal_message)
+                    async for message in client.receive_response():
+                        stream.handle(message)
+                except BaseException:
+                    # A limit, Ctrl-C or an error: stop the CLI now. Left alone it would wait
+                    # for its in-flight model request before noticing stdin closed.
+                    _stop_cli(client)
+                    raise
         except sdk.CLINotFoundError as exc:
             raise RuntimeUnavailable(f"the Claude Code CLI was not found: {exc}") from exc
         except sdk.ProcessError as exc:
             raise LlmunixError(f"the Claude Code CLI failed: {exc}") from exc
-        return result_text
+        return stream.result
 
     def _count_turn(self, session: RunSession, message: Any) -> None:
         # The CLI emits one AssistantMessage per content block; usage belongs to the response.
@@ -241,33 +212,83 @@ class ClaudeRuntime(Runtime):
             cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
         )
 
-    @staticmethod
-    def _start_subagent(session: RunSession, call_id: str, pending: dict,
-                        delegations: dict) -> None:
-        parent, _tool, tool_input, _ = pending.get(call_id, (session.agent.name, "", {}, 0))
-        session.subagent_started(delegations[call_id], parent, call_id,
-                                 str(tool_input.get("prompt", "")))
 
-    def _finish_call(self, session: RunSession, block: Any, pending: dict,
-                     delegations: dict, started: set[str]) -> None:
+class _Stream:
+    """Turns the CLI's message stream into session steps: text, tool calls (matched with their
+    results by id, with the hook's policy decision), and sub-agent starts and ends."""
+
+    def __init__(self, runtime: ClaudeRuntime, session: RunSession, sdk: Any) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.sdk = sdk
+        self.pending: dict[str, tuple[str, str, dict, float]] = {}  # id -> agent, tool, input, t0
+        self.delegations: dict[str, str] = {}  # Agent tool_use id -> sub-agent name
+        self.started: set[str] = set()  # delegations whose sub-agent has begun
+        self.result = ""
+
+    def handle(self, message: Any) -> None:
+        sdk = self.sdk
+        if isinstance(message, sdk.AssistantMessage):
+            self._assistant(message)
+        elif isinstance(message, sdk.UserMessage) and isinstance(message.content, list):
+            for block in message.content:
+                if isinstance(block, sdk.ToolResultBlock):
+                    self._tool_result(block)
+        elif isinstance(message, sdk.ResultMessage):
+            self._result(message)
+
+    def _assistant(self, message: Any) -> None:
+        parent_id = message.parent_tool_use_id or ""
+        agent = self.delegations.get(parent_id, self.session.agent.name)
+        if parent_id in self.delegations and parent_id not in self.started:
+            self._start_subagent(parent_id)
+        self.runtime._count_turn(self.session, message)
+        for block in message.content:
+            if isinstance(block, self.sdk.TextBlock):
+                self.session.text(agent, block.text)
+            elif isinstance(block, self.sdk.ToolUseBlock):
+                self.pending[block.id] = (agent, block.name, block.input, time.perf_counter())
+                if block.name in ("Agent", "Task"):
+                    self.delegations[block.id] = str(block.input.get("subagent_type", ""))
+
+    def _result(self, message: Any) -> None:
+        usage = message.usage or {}
+        self.session.report_totals(
+            cost_usd=message.total_cost_usd,
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        )
+        if message.is_error:
+            detail = message.result or ", ".join(message.errors or []) or message.subtype
+            raise LlmunixError(f"the Claude runtime reported an error: {detail}")
+        self.result = message.result or ""
+
+    def _start_subagent(self, call_id: str) -> None:
+        self.started.add(call_id)
+        parent, _tool, tool_input, _ = self.pending.get(
+            call_id, (self.session.agent.name, "", {}, 0.0))
+        self.session.subagent_started(self.delegations[call_id], parent, call_id,
+                                      str(tool_input.get("prompt", "")))
+
+    def _tool_result(self, block: Any) -> None:
         call_id = block.tool_use_id
-        decision = self._decisions.get(call_id)
+        decision = self.runtime._decisions.get(call_id)
         output = _block_text(block.content)
-        if call_id in delegations and (decision is None or decision.allowed):
-            if call_id not in started:
-                started.add(call_id)
-                self._start_subagent(session, call_id, pending, delegations)
-            agent = pending.pop(call_id, (session.agent.name,))[0]
-            session.subagent_finished(delegations[call_id], agent, call_id, output)
+        if call_id in self.delegations and (decision is None or decision.allowed):
+            if call_id not in self.started:
+                self._start_subagent(call_id)
+            parent = self.pending.pop(call_id, (self.session.agent.name,))[0]
+            self.session.subagent_finished(self.delegations[call_id], parent, call_id, output)
             return
-        call = pending.pop(call_id, None)
+        call = self.pending.pop(call_id, None)
         if call is None:
             return
         agent, tool, tool_input, t0 = call
         if decision is None:  # the CLI refused it before asking the hook: say why in our terms
-            decision = session.check(agent, tool, tool_input)
-        session.tool_called(
-            call_id=block.tool_use_id,
+            decision = self.session.check(agent, tool, tool_input)
+        self.session.tool_called(
+            call_id=call_id,
             agent=agent,
             tool=tool,
             tool_input=tool_input,
@@ -278,7 +299,8 @@ class ClaudeRuntime(Runtime):
         )
 
 
-async def _to_thread(fn, *args):
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)
+def _stop_cli(client: Any) -> None:
+    process = getattr(getattr(client, "_transport", None), "_process", None)
+    if process is not None and process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
