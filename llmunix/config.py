@@ -48,6 +48,7 @@ class OpenAIConfig(_Section):
     model: str = ""
     loop_guard: int = Field(4, gt=1)
     max_retries: int = Field(3, ge=0)
+    text_tools: list[str] = []  # models (globs) that get the text tool-call protocol
 
 
 class Price(_Section):

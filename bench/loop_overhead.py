@@ -1,0 +1,180 @@
+"""llmunix's own time per turn on the OpenAI runtime: a 50-turn scripted conversation (49 Write
+and Read tool calls, then the final answer) against the scripted OpenAI server on 127.0.0.1.
+
+Own time per turn = (wall time of the run - time the server spent answering) / turns. It counts
+everything on llmunix's side between replies: the request sent and the stream read through the
+`openai` client, the policy gate, running the tool, the trace step, the events. The scripted
+server runs in its own process (so it does not share the interpreter lock with the run) and adds
+up the time from accepting each connection to the end of its answer. Start-up (imports, registry,
+preflight) is paid once by a warm-up run and left out. Goal: at most 2 ms per turn.
+
+For scale, the same requests (the exact bodies llmunix sent) are then sent by the bare `openai`
+client with nothing else around it: the part of the figure that is the HTTP client alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _common import row
+
+from llmunix import runner
+from llmunix.events import RunFinished, RunStarted
+from llmunix.workspace import Workspace
+from tests.scripted.openai_server import OpenAIServer, tool_call
+from tests.support import agent_text, new_workspace, write_spec
+
+TURNS = 50
+RUNS = 5
+GOAL_MS = 2.0
+CONFIG = '[run]\nruntime = "openai"\n\n[limits]\nmax_turns = 200\n\n[memory]\ncommit = false\n'
+
+
+class TimedServer(OpenAIServer):
+    """The scripted server, adding up the time from accepting each connection to the end of the
+    thread that answers it."""
+
+    def start(self) -> TimedServer:
+        super().start()
+        self.busy_s = 0.0
+        lock = threading.Lock()
+        accepted: dict[object, float] = {}
+        httpd = self._httpd
+        process, process_thread = httpd.process_request, httpd.process_request_thread
+
+        def timed_process(request, client_address):
+            accepted[request] = time.perf_counter()
+            process(request, client_address)
+
+        def timed_thread(request, client_address):
+            try:
+                process_thread(request, client_address)
+            finally:
+                with lock:
+                    self.busy_s += time.perf_counter() - accepted.pop(request)
+
+        httpd.process_request = timed_process
+        httpd.process_request_thread = timed_thread
+        return self
+
+
+def script(server: TimedServer, turns: int) -> None:
+    calls = []
+    for i in range(turns - 1):
+        name = f"notes/f{i // 2}.txt"
+        calls.append(tool_call("Write", {"file_path": name, "content": f"line {i}\n" * 20})
+                     if i % 2 == 0 else tool_call("Read", {"file_path": name}))
+    server.enqueue(*calls, "All files written and checked.")
+
+
+def serve(conn) -> None:
+    """The server process: scripts conversations, reports its busy time and what it was sent."""
+    with TimedServer() as server:
+        conn.send(server.url)
+        while True:
+            command, turns = conn.recv()
+            if command == "script":
+                script(server, turns)
+                server.busy_s = 0.0
+                conn.send(None)
+            elif command == "report":
+                bodies = [r.body for r in server.model_requests()[-turns:]]
+                conn.send((server.busy_s, server.pending(), len(server.exhausted), bodies))
+            else:
+                return
+
+
+def _report(conn, turns: int) -> tuple[float, list[dict]]:
+    conn.send(("report", turns))
+    busy, pending, exhausted, bodies = conn.recv()
+    if pending or exhausted:
+        raise SystemExit(f"the script was not followed: {pending} left, {exhausted} extra")
+    return busy, bodies
+
+
+def llmunix_run(ws: Workspace, conn, url: str, turns: int) -> tuple[float, float, list[dict]]:
+    """(seconds between RunStarted and RunFinished, seconds the server was busy, bodies sent)."""
+    conn.send(("script", turns))
+    conn.recv()
+    marks: dict[str, float] = {}
+
+    def emit(event) -> None:
+        if isinstance(event, (RunStarted, RunFinished)):
+            marks[type(event).__name__] = time.perf_counter()
+
+    request = runner.RunRequest(goal="bench", agent="bench", runtime="openai", mode="learner",
+                                runtime_options={"base_url": url})
+    outcome = runner.run_goal(ws, request, emit)
+    if outcome.status != "success" or outcome.turns != turns:
+        raise SystemExit(f"bench run failed: {outcome.status} {outcome.reason}")
+    busy, bodies = _report(conn, turns)
+    return marks["RunFinished"] - marks["RunStarted"], busy, bodies
+
+
+def bare_client(conn, url: str, bodies: list[dict]) -> tuple[float, float]:
+    """The same requests through the bare openai client: (wall seconds, server busy seconds)."""
+    import openai
+
+    conn.send(("script", len(bodies)))
+    conn.recv()
+
+    async def send_all() -> None:
+        async with openai.AsyncOpenAI(base_url=url, api_key="bench") as client:
+            for body in bodies:
+                stream = await client.post("/chat/completions", body=body, cast_to=object,
+                                           stream=True, stream_cls=openai.AsyncStream[object])
+                async for _ in stream:
+                    pass
+
+    start = time.perf_counter()
+    asyncio.run(send_all())
+    wall = time.perf_counter() - start
+    busy, _ = _report(conn, len(bodies))
+    return wall, busy
+
+
+def main() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    conn, child_conn = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(child_conn,), daemon=True)
+    server.start()
+    ours, bare, walls, busies = [], [], [], []
+    try:
+        url = conn.recv()
+        with tempfile.TemporaryDirectory() as tmp:
+            ws = new_workspace(Path(tmp) / "ws")
+            ws.config_path.write_text(CONFIG, encoding="utf-8")
+            ws = Workspace(ws.root)
+            write_spec(ws.user_agents_dir, "bench.md",
+                       agent_text("bench", tools="Read, Write", body="Write the files."))
+            _, _, bodies = llmunix_run(ws, conn, url, 3)  # warm-up: imports, first connections
+            bare_client(conn, url, bodies)
+            for _ in range(RUNS):
+                wall, busy, bodies = llmunix_run(ws, conn, url, TURNS)
+                walls.append(wall)
+                busies.append(busy)
+                ours.append((wall - busy) / TURNS * 1000)
+                bare_wall, bare_busy = bare_client(conn, url, bodies)
+                bare.append((bare_wall - bare_busy) / TURNS * 1000)
+    finally:
+        conn.send(("stop", None))
+        server.join(timeout=10)
+    figure, client = statistics.median(ours), statistics.median(bare)
+    print(f"{TURNS} turns ({TURNS - 1} Write/Read tool calls + final answer), "
+          f"median of {RUNS} runs")
+    row("wall time of the run loop", f"{statistics.median(walls) * 1000:.1f} ms")
+    row("time the server spent answering", f"{statistics.median(busies) * 1000:.1f} ms")
+    row("llmunix's own time per turn", f"{figure:.2f} ms", f"goal <= {GOAL_MS:g} ms",
+        "ok" if figure <= GOAL_MS else "over")
+    row("  the same requests by the bare openai client", f"{client:.2f} ms")
+    row("  the rest: loop, policy, tools, trace, events", f"{figure - client:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,651 @@
+"""The OpenAI-compatible runtime: llmunix's own agent loop over chat completions, for Ollama,
+llama.cpp's llama-server, vLLM, LM Studio or any server that speaks the OpenAI API.
+
+llmunix runs every tool itself (built-ins, tool specs, delegation to sub-agents) through the
+session, so the policy, the limits and the trace are the ones every runtime shares.
+
+Weak local models are expected. Each unusable reply is recorded in the trace and fed back to the
+model as an error it can correct: tool arguments that are not JSON, an unknown tool name, an empty
+reply, a reply cut off by the length limit (or running away past MAX_REPLY_CHARS), a tool call
+written as text. After `[openai] max_retries` such replies in a row the run ends with an error.
+A tool call written as text by a model that has native tools is executed when it parses cleanly
+as a call of one of its tools (many local models do this); otherwise the model is told to use the
+tool-calling interface. `[openai] loop_guard` identical consecutive calls stop the run. Models
+without native tool calling get the text protocol of `text_protocol` (`[openai] text_tools`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from llmunix.config import OpenAIConfig
+from llmunix.errors import LimitReached, LlmunixError, RuntimeUnavailable, ToolError
+from llmunix.policy import Decision
+from llmunix.runtimes import text_protocol
+from llmunix.runtimes.base import Runtime
+from llmunix.session import RunSession
+from llmunix.specs import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
+from llmunix.toolresult import ToolResult
+
+DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama
+DEFAULT_MODEL = "llama3.2"
+NO_KEY = "sk-no-key"  # local servers ignore the key, but the client insists on one
+CLAUDE_ALIASES = frozenset({"sonnet", "opus", "haiku", "inherit"})
+MAX_REPLY_CHARS = 200_000  # a reply longer than this is a runaway: stop reading it
+PREFLIGHT_TIMEOUT_S = 2.0
+# The built-ins llmunix runs itself on this runtime (Agent is the delegation tool below).
+OFFERED = frozenset({"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent"})
+
+NO_SERVER = """no OpenAI-compatible server answers at {url} ({cause}). Start one, or point llmunix \
+at yours:
+  - ollama serve                          (Ollama, the default address; then: ollama pull {model})
+  - llama-server -m model.gguf --port 8080   then --base-url http://127.0.0.1:8080/v1
+  - vllm serve <model>                    then --base-url http://127.0.0.1:8000/v1
+  - LM Studio: start its local server     then --base-url http://127.0.0.1:1234/v1
+  - or set base_url in the [openai] section of llmunix.toml, or $OPENAI_BASE_URL"""
+
+EMPTY_REPLY = ("Your last reply was empty. Continue with the task: call a tool, or, if the task "
+               "is done, reply with your final answer as text.")
+CUT_REPLY = ("Your last reply was cut off because it was too long, and it was discarded. Reply "
+             "again, more briefly; split a large piece of work (such as a long file) into several "
+             "smaller tool calls.")
+TEXT_CALL = ("You wrote a tool call as text ({problem}). Text is not executed: call tools through "
+             "the tool-calling (function calling) interface you were given. Your tools: {tools}.")
+TEXT_FORMAT = ('Write each call as <tool_call>{"name": "TOOL_NAME", "arguments": {...}}'
+               "</tool_call>.")
+
+
+def resolve_base_url(flag: str | None, config: OpenAIConfig,
+                     environ: dict[str, str] | None = None) -> str:
+    """--base-url > llmunix.toml > $OPENAI_BASE_URL > Ollama. A bare host gets http:// and /v1,
+    the path every local server serves the API under."""
+    env = os.environ if environ is None else environ
+    url = (flag or config.base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip()
+    if "://" not in url:
+        url = "http://" + url
+    url = url.rstrip("/")
+    if urlsplit(url).path == "":
+        url += "/v1"
+    return url
+
+
+def usable_model(name: str | None) -> bool:
+    """A model name an OpenAI-compatible server may know (Claude aliases are not)."""
+    return bool(name) and name.strip().lower() not in CLAUDE_ALIASES
+
+
+def resolve_model(model: str | None, config: OpenAIConfig,
+                  environ: dict[str, str] | None = None) -> str:
+    """--model or the agent's model > llmunix.toml > $OPENAI_MODEL > llama3.2."""
+    env = os.environ if environ is None else environ
+    if usable_model(model):
+        return str(model).strip()
+    return config.model or env.get("OPENAI_MODEL") or DEFAULT_MODEL
+
+
+def _openai():
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - a hard dependency
+        raise RuntimeUnavailable("the openai package is not installed",
+                                 hint="pip install openai") from exc
+    return openai
+
+
+class _Stopped(LlmunixError):
+    """A sub-agent ended early (its own limits, or unusable replies): its parent is told."""
+
+
+class _GaveUp(_Stopped):
+    """Too many unusable replies in a row."""
+
+
+@dataclass
+class _Call:
+    id: str
+    name: str
+    arguments: dict | None  # None when unusable; `error` says why
+    raw: str  # the arguments as the model sent them
+    error: str | None = None
+
+
+@dataclass
+class _Reply:
+    text: str = ""
+    calls: list[_Call] = field(default_factory=list)
+    finish_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    runaway: bool = False
+
+
+class OpenAIRuntime(Runtime):
+    name = "openai"
+
+    def __init__(self, model: str = "", config: OpenAIConfig | None = None,
+                 base_url: str | None = None) -> None:
+        self.config = config or OpenAIConfig()
+        self.base_url = resolve_base_url(base_url, self.config)
+        self._model = resolve_model(model, self.config)
+        self.api_key = os.environ.get(self.config.api_key_env) or NO_KEY
+        self._client: Any = None
+        self._call_ids: set[str] = set()
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    def model_for(self, agent: AgentSpec, main: bool) -> str:
+        """A sub-agent's own model when it names one a server may know, else the run's."""
+        if not main and usable_model(agent.model):
+            return str(agent.model).strip()
+        return self._model
+
+    def uses_text_protocol(self, model: str) -> bool:
+        return text_protocol.matches(model, self.config.text_tools)
+
+    def preflight(self) -> None:
+        """A TCP connect to the server: quick, and enough to tell that nothing is listening."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or "127.0.0.1"
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise RuntimeUnavailable(f"invalid server URL {self.base_url!r}: {exc}") from exc
+        if _through_proxy(parts.scheme, host):
+            return  # the client goes through the proxy: a direct connect proves nothing
+        try:
+            with socket.create_connection((host, port), timeout=PREFLIGHT_TIMEOUT_S):
+                pass
+        except OSError as exc:
+            cause = exc.strerror or str(exc) or type(exc).__name__
+            raise RuntimeUnavailable(
+                NO_SERVER.format(url=self.base_url, cause=cause.lower(), model=self._model)
+            ) from None
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self, session: RunSession) -> str:
+        openai = _openai()
+        async with openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key) as client:
+            self._client = client
+            loop = _AgentLoop(self, session, session.agent, main=True)
+            return await loop.run(session.goal_message)
+
+    def new_call_id(self, proposed: str | None = None) -> str:
+        """The model's call id when it has a fresh one, else one of ours: ids key the trace."""
+        call_id = proposed or ""
+        n = len(self._call_ids)
+        while not call_id or call_id in self._call_ids:
+            n += 1
+            call_id = f"call_llmunix_{n}"
+        self._call_ids.add(call_id)
+        return call_id
+
+    async def complete(self, model: str, messages: list[dict], tools: list[dict] | None
+                       ) -> _Reply:
+        """One streamed chat completion, assembled. Server failures become LlmunixError."""
+        openai = _openai()
+        kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
+                                  "stream_options": {"include_usage": True}}
+        if tools:
+            kwargs["tools"] = tools
+        try:
+            # The client's generic post, not chat.completions.create: create() walks the whole
+            # history against its type hints on every call and builds a model per chunk, which
+            # costs more than the rest of a turn. Same request; chunks come as plain dicts.
+            stream = await self._client.post("/chat/completions", body=kwargs, cast_to=object,
+                                             stream=True, stream_cls=openai.AsyncStream[object])
+            try:
+                reply = await self._collect(stream)
+            finally:
+                await stream.close()
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc, model) from None
+        except openai.APITimeoutError:
+            raise LlmunixError(f"the server at {self.base_url} did not answer in time") from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise LlmunixError(
+                f"lost the connection to the server at {self.base_url}: {cause}",
+                hint="is the server still running?",
+            ) from None
+        except openai.APIError as exc:  # an error event in the stream
+            raise LlmunixError(f"the server at {self.base_url} reported an error: "
+                               f"{' '.join(str(exc.message).split())[:300]}") from None
+        except (LlmunixError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed stream, whatever the client raises
+            raise LlmunixError(f"unreadable reply from the server at {self.base_url}: "
+                               f"{type(exc).__name__}: {exc}") from None
+        if reply.finish_reason is None and not reply.runaway:
+            raise LlmunixError(f"the server at {self.base_url} ended its reply before finishing "
+                               "it (no finish_reason)", hint="see the server's log")
+        return reply
+
+    async def _collect(self, stream: Any) -> _Reply:
+        """Assemble a streamed reply from its chunks (plain dicts)."""
+        reply = _Reply()
+        text: list[str] = []
+        size = 0
+        calls: list[list] = []  # [id, name, [argument pieces]] in the order they began
+        by_index: dict[int, list] = {}
+        usage = None
+        async for chunk in stream:
+            if not isinstance(chunk, dict):
+                continue
+            usage = chunk.get("usage") or usage
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                content = delta.get("content")
+                if content:
+                    text.append(content)
+                    size += len(content)
+                for tc in delta.get("tool_calls") or ():
+                    size += _add_call_delta(tc, calls, by_index)
+                if choice.get("finish_reason"):
+                    reply.finish_reason = choice["finish_reason"]
+            if size > MAX_REPLY_CHARS:
+                reply.runaway = True
+                break
+        reply.text = "".join(text)
+        for call_id, name, pieces in calls:
+            raw = "".join(pieces)
+            arguments, error = text_protocol.decode_arguments(raw)
+            reply.calls.append(_Call(call_id, name.strip(), arguments, raw, error))
+        if isinstance(usage, dict):
+            reply.input_tokens = int(usage.get("prompt_tokens") or 0)
+            reply.output_tokens = int(usage.get("completion_tokens") or 0)
+        return reply
+
+    def _status_error(self, exc: Any, model: str) -> LlmunixError:
+        status = getattr(exc, "status_code", "?")
+        body = getattr(exc, "body", None)
+        if isinstance(body, dict):
+            detail = body.get("message") or body.get("error") or body
+            if isinstance(detail, dict):
+                detail = detail.get("message") or detail
+        else:
+            detail = body or getattr(exc, "message", "") or exc
+        detail = " ".join(str(detail).split())[:300]
+        hint = None
+        if status == 404:
+            hint = f"is the model {model!r} available on the server? (Ollama: ollama pull {model})"
+        elif status in (401, 403):
+            hint = f"set ${self.config.api_key_env} to a key this server accepts"
+        elif status == 400 and "tool" in detail.lower():
+            hint = (f"if {model!r} has no native tool calling, list it in text_tools in the "
+                    "[openai] section of llmunix.toml")
+        return LlmunixError(f"the server at {self.base_url} answered HTTP {status}: {detail}",
+                            hint=hint)
+
+
+def _add_call_delta(tc: dict, calls: list[list], by_index: dict[int, list]) -> int:
+    """Fold one streamed tool-call delta in; returns the characters it added."""
+    index = tc.get("index")
+    if not isinstance(index, int):
+        index = max(by_index, default=0)
+    call_id = tc.get("id") or ""
+    entry = by_index.get(index)
+    # A fresh id at a known index is a new call (some servers number every call 0).
+    if entry is None or (call_id and entry[0] and call_id != entry[0]):
+        entry = [call_id, "", []]
+        by_index[index] = entry
+        calls.append(entry)
+    elif call_id and not entry[0]:
+        entry[0] = call_id
+    fn = tc.get("function") or {}
+    name, arguments = fn.get("name"), fn.get("arguments")
+    if name and name != entry[1]:
+        # Names come whole in the first delta; some servers repeat them, a few split them.
+        entry[1] = name if entry[1] and name.startswith(entry[1]) else entry[1] + name
+    if isinstance(arguments, str) and arguments:
+        entry[2].append(arguments)
+        return len(arguments)
+    if isinstance(arguments, dict):  # a server that sends the arguments as an object
+        entry[2].append(json.dumps(arguments))
+    return 0
+
+
+def _through_proxy(scheme: str, host: str) -> bool:
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(host)
+
+
+def _tool_content(result: ToolResult) -> str:
+    output = result.output or "(no output)"
+    return f"Error: {output}" if result.is_error else output
+
+
+def _function(name: str, description: str, parameters: dict) -> dict:
+    return {"type": "function",
+            "function": {"name": name, "description": description, "parameters": parameters}}
+
+
+class _AgentLoop:
+    """One agent working on one prompt: the goal's agent, or a sub-agent it delegated to."""
+
+    def __init__(self, runtime: OpenAIRuntime, session: RunSession, agent: AgentSpec, *,
+                 main: bool) -> None:
+        from llmunix.builtin_tools import openai_tools
+
+        self.rt = runtime
+        self.session = session
+        self.agent = agent
+        self.main = main
+        self.model = runtime.model_for(agent, main)
+        self.text_mode = runtime.uses_text_protocol(self.model)
+        builtins = [canonical_tool_name(n)
+                    for n in session.builtin_tools_for(agent, OFFERED)]
+        self.specs: dict[str, ToolSpec] = {
+            s.name: s for s in session.tool_specs_for(agent)
+            if s.name not in agent.disallowed_tools
+        }
+        # Sub-agents do not delegate further (as in Claude Code): no recursion to bound.
+        self.subagents = session.subagents() if main and "Agent" in builtins else {}
+        self.tools = openai_tools(builtins)
+        self.tools += [_function(s.name, s.description, s.input_schema)
+                       for s in self.specs.values()]
+        if self.subagents:
+            self.tools.append(self._agent_tool())
+        self.offered = {t["function"]["name"] for t in self.tools}
+        self.messages: list[dict] = []
+        self.turns = 0
+        self.strikes = 0  # unusable replies in a row
+        self.last_call: tuple[str, str] | None = None
+        self.repeats = 0
+        self.cost_at_start = session.cost_usd
+
+    def _agent_tool(self) -> dict:
+        names = sorted(self.subagents)
+        listing = "\n".join(f"- {n}: {self.subagents[n].description}" for n in names)
+        return _function(
+            "Agent",
+            "Delegate a task to a sub-agent. It works on its own with its own tools and returns "
+            "its final answer, so give it everything it needs in `prompt`. Sub-agents:\n"
+            + listing,
+            {
+                "type": "object",
+                "properties": {
+                    "subagent_type": {"type": "string", "enum": names,
+                                      "description": "The sub-agent's name."},
+                    "prompt": {"type": "string",
+                               "description": "The task, with all the context it needs."},
+                    "description": {"type": "string",
+                                    "description": "A short (3-5 word) summary of the task."},
+                },
+                "required": ["subagent_type", "prompt"],
+            },
+        )
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self, prompt: str) -> str:
+        system = self.agent.prompt
+        if self.text_mode and self.tools:
+            system = f"{system}\n\n{text_protocol.instructions(self.tools)}"
+        self.messages = [{"role": "system", "content": system},
+                         {"role": "user", "content": prompt}]
+        tools = None if self.text_mode else self.tools
+        while True:
+            self._check_own_limits()
+            self.session.check_limits()
+            reply = await self.rt.complete(self.model, self.messages, tools)
+            self.turns += 1
+            self.session.model_turn(input_tokens=reply.input_tokens,
+                                    output_tokens=reply.output_tokens)
+            answer = await self._handle(reply)
+            if answer is not None:
+                return answer
+
+    async def run_as_subagent(self, prompt: str) -> str:
+        timeout = self.agent.settings.timeout_s
+        if not timeout:
+            return await self.run(prompt)
+        try:
+            return await asyncio.wait_for(self.run(prompt), timeout)
+        except asyncio.TimeoutError:
+            raise _Stopped(f"its time limit ({timeout:g} s) was reached") from None
+
+    def _check_own_limits(self) -> None:
+        """A sub-agent's own max_turns and budget (the run's limits are the session's)."""
+        if self.main:
+            return
+        s = self.agent.settings
+        if s.max_turns is not None and self.turns >= s.max_turns:
+            raise _Stopped(f"its max turns ({s.max_turns}) were reached")
+        if s.budget_usd and self.session.cost_usd - self.cost_at_start >= s.budget_usd:
+            raise _Stopped(f"its budget (${s.budget_usd:g}) was reached")
+
+    async def _handle(self, reply: _Reply) -> str | None:
+        """Act on one reply. Returns the final answer, or None to go on."""
+        if reply.runaway or reply.finish_reason == "length":
+            why = (f"longer than {MAX_REPLY_CHARS:,} characters" if reply.runaway
+                   else "the server's length limit")
+            self._strike("a reply cut off by the length limit",
+                         f"the reply was cut off ({why}) and discarded")
+            self._add_user(CUT_REPLY)
+            return None
+        if self.text_mode:
+            parsed = text_protocol.parse(reply.text)
+            text = parsed.text
+            calls = [_Call(self.rt.new_call_id(), c.name, c.arguments, c.raw, c.error)
+                     for c in parsed.calls]
+        else:
+            text = text_protocol.strip_thinking(reply.text)
+            calls = [_Call(self.rt.new_call_id(c.id), c.name, c.arguments, c.raw, c.error)
+                     for c in reply.calls]
+            if not calls and text:
+                adopted = self._calls_written_as_text(reply.text)
+                if adopted is None:
+                    return None
+                text, calls = adopted
+        self.session.text(self.agent.name, text)
+        if not calls:
+            if not text:
+                self._strike("an empty reply", "the reply was empty")
+                self._add_user(EMPTY_REPLY)
+                return None
+            self.strikes = 0
+            return text
+        return await self._run_calls(reply, text, calls)
+
+    def _calls_written_as_text(self, content: str) -> tuple[str, list[_Call]] | None:
+        """A model with native tools that wrote its calls in the text: run them if they are
+        clean calls of its tools, else tell it to use the interface (None: go on)."""
+        parsed = text_protocol.parse(content)
+        if not parsed.calls or not (parsed.tagged
+                                    or any(c.name in self.offered for c in parsed.calls)):
+            return text_protocol.strip_thinking(content), []  # plain text after all
+        bad = next((c for c in parsed.calls if c.error or c.name not in self.offered), None)
+        if bad is None:
+            return parsed.text, [_Call(self.rt.new_call_id(), c.name, c.arguments,
+                                       json.dumps(c.arguments), None) for c in parsed.calls]
+        problem = bad.error or f"unknown tool {bad.name!r}"
+        self.session.text(self.agent.name, text_protocol.strip_thinking(content))
+        self._strike("a tool call written as text",
+                     f"a tool call written as text was not run: {problem}")
+        self.messages.append({"role": "assistant", "content": content})
+        self._add_user(TEXT_CALL.format(problem=problem, tools=", ".join(sorted(self.offered))))
+        return None
+
+    async def _run_calls(self, reply: _Reply, text: str, calls: list[_Call]) -> None:
+        if self.text_mode:
+            self.messages.append({"role": "assistant", "content": reply.text})
+        else:
+            self.messages.append({
+                "role": "assistant",
+                "content": text or None,
+                "tool_calls": [
+                    {"id": c.id, "type": "function",
+                     # Servers may re-parse the history: never send them broken JSON back.
+                     "function": {"name": c.name or "unknown",
+                                  "arguments": c.raw if c.error is None else "{}"}}
+                    for c in calls
+                ],
+            })
+        problems: list[str] = []
+        results: list[tuple[str, str]] = []
+        for call in calls:
+            output, problem = await self._run_call(call)
+            results.append((call.name, output))
+            if problem:
+                problems.append(problem)
+        if self.text_mode:
+            self._add_user(text_protocol.results_message(results))
+        else:
+            self.messages.extend({"role": "tool", "tool_call_id": c.id, "content": output}
+                                 for c, (_, output) in zip(calls, results, strict=True))
+        if problems:
+            self._strike(problems[-1], f"{len(problems)} of the reply's calls could not be run")
+        else:
+            self.strikes = 0
+        return None
+
+    async def _run_call(self, call: _Call) -> tuple[str, str | None]:
+        """Run one call; returns what the model is told and the problem with the call, if any."""
+        session, agent = self.session, self.agent.name
+        if call.error is not None or call.arguments is None:
+            self.last_call = None
+            reason = f"{call.name or 'the call'} was not run: {call.error}"
+            if self.text_mode:
+                reason += ". " + TEXT_FORMAT
+            self._record(call, reason, call.raw)
+            return f"Error: {reason}", "tool arguments that are not valid JSON"
+        if call.name not in self.offered:
+            self.last_call = None
+            # A tool llmunix knows but did not offer gets the policy's refusal, so the model
+            # learns it is out of scope; any other name is unknown.
+            known = is_builtin_tool(call.name) or call.name in session.registry.tools
+            decision = session.check(agent, call.name, call.arguments)
+            reason = decision.reason if known and not decision.allowed else \
+                f"unknown tool {call.name!r}"
+            reason += f"; the tools you can call are: {', '.join(sorted(self.offered))}"
+            self._record(call, reason, call.arguments)
+            return f"Error: {reason}", "an unknown tool name"
+        self._loop_guard(call)
+        if call.name == "Agent":
+            return await self._delegate(call), None
+        spec = self.specs.get(call.name)
+        if spec is not None and spec.kind == "prompt":
+            return await self._prompt_tool(spec, call), None
+        result = await session.execute(agent, call.name, call.arguments, call.id)
+        return _tool_content(result), None
+
+    def _record(self, call: _Call, reason: str, tool_input: Any) -> None:
+        """A call that was not run, in the trace: refused, with the reason the model is told."""
+        self.session.tool_called(
+            call_id=call.id, agent=self.agent.name, tool=call.name or "(none)",
+            tool_input=tool_input, output=reason, is_error=True, duration_s=0.0,
+            decision=Decision(False, reason),
+        )
+
+    def _loop_guard(self, call: _Call) -> None:
+        key = (call.name, json.dumps(call.arguments, sort_keys=True, ensure_ascii=False))
+        self.repeats = self.repeats + 1 if key == self.last_call else 1
+        self.last_call = key
+        limit = self.rt.config.loop_guard
+        if self.repeats >= limit:
+            reason = (f"loop guard: {call.name} called {limit} times in a row with the same "
+                      "arguments")
+            self._record(call, reason, call.arguments)
+            raise LimitReached(reason, hint="raise loop_guard in the [openai] section of "
+                                            "llmunix.toml, or use a stronger model")
+
+    # ------------------------------------------------------------ delegation and prompt tools
+
+    async def _delegate(self, call: _Call) -> str:
+        session, parent = self.session, self.agent.name
+        args = call.arguments or {}
+        decision = session.check(parent, "Agent", args)
+        name = args.get("subagent_type")
+        prompt = args.get("prompt")
+        if decision.allowed and name not in self.subagents:
+            decision = Decision(False, f"Agent refused: unknown sub-agent {name!r}; the sub-agents "
+                                       f"are: {', '.join(sorted(self.subagents))}")
+        elif decision.allowed and (not isinstance(prompt, str) or not prompt.strip()):
+            decision = Decision(False, "Agent refused: `prompt` must be the task, as text")
+        if not decision.allowed:
+            self._record(call, decision.reason, args)
+            return f"Error: {decision.reason}"
+        sub = self.subagents[name]
+        session.subagent_started(name, parent, call.id, prompt)
+        loop = _AgentLoop(self.rt, session, sub, main=False)
+        try:
+            result = await loop.run_as_subagent(prompt)
+        except _Stopped as exc:
+            result = f"Error: sub-agent {name} stopped without finishing: {exc.message}"
+        except BaseException as exc:
+            detail = getattr(exc, "message", "") or type(exc).__name__
+            session.subagent_finished(name, parent, call.id, f"(the run ended: {detail})")
+            raise
+        session.subagent_finished(name, parent, call.id, result)
+        return result
+
+    async def _prompt_tool(self, spec: ToolSpec, call: _Call) -> str:
+        """A prompt tool is a one-shot model call whose system prompt is the tool's body."""
+        from llmunix import tool_exec
+
+        started = time.perf_counter()
+        args = call.arguments or {}
+        decision = self.session.check(self.agent.name, spec.name, args)
+        if not decision.allowed:
+            result = ToolResult(decision.reason, is_error=True)
+        else:
+            try:
+                full = tool_exec.validate_args(spec, args)
+            except ToolError as exc:
+                result = ToolResult(str(exc), is_error=True)
+            else:
+                reply = await self.rt.complete(
+                    self.model,
+                    [{"role": "system", "content": spec.body},
+                     {"role": "user", "content": json.dumps(full, ensure_ascii=False)}],
+                    None,
+                )
+                self.session.model_turn(input_tokens=reply.input_tokens,
+                                        output_tokens=reply.output_tokens)
+                text = text_protocol.strip_thinking(reply.text)
+                result = ToolResult(text or "(the model returned no text)", is_error=not text)
+        self.session.tool_called(
+            call_id=call.id, agent=self.agent.name, tool=spec.name, tool_input=args,
+            output=result.output, is_error=result.is_error,
+            duration_s=time.perf_counter() - started, decision=decision,
+        )
+        return _tool_content(result)
+
+    # ------------------------------------------------------------ corrections
+
+    def _strike(self, problem: str, note: str) -> None:
+        """Count an unusable reply, noting in the trace (and live view) what llmunix did."""
+        self.strikes += 1
+        limit = self.rt.config.max_retries
+        if self.strikes > limit:
+            self.session.text(self.agent.name, f"[llmunix] {note}; giving up")
+            raise _GaveUp(
+                f"the model sent {self.strikes} unusable replies in a row (the last: {problem})",
+                hint="try a stronger model; for a model without native tool calling, list it in "
+                     "text_tools in the [openai] section of llmunix.toml",
+            )
+        self.session.text(self.agent.name,
+                          f"[llmunix] {note}; told the model ({self.strikes}/{limit})")
+
+    def _add_user(self, text: str) -> None:
+        """A message to the model; merged into a trailing user message, because some chat
+        templates refuse two user messages in a row."""
+        last = self.messages[-1]
+        if last["role"] == "user" and isinstance(last.get("content"), str):
+            last["content"] = f"{last['content']}\n\n{text}"
+        else:
+            self.messages.append({"role": "user", "content": text})

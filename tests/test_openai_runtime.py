@@ -1,0 +1,715 @@
+"""The OpenAI-compatible runtime against the scripted server: llmunix's own tool loop, policy,
+limits, delegation, the text tool protocol and every way a weak model can misbehave."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from llmunix import runner
+from llmunix.config import OpenAIConfig
+from llmunix.errors import RuntimeUnavailable
+from llmunix.events import ToolCalled
+from llmunix.runtimes import openai as openai_rt
+from llmunix.runtimes import text_protocol
+from llmunix.trace import find_traces, read_trace
+from llmunix.workspace import Workspace
+from tests.scripted.openai_server import error, raw, reply, text, tool_call
+from tests.support import LLMUNIX, agent_text, new_workspace, run_cli, write_spec
+
+WRITER_BODY = "You are the writer. WRITER-MARKER."
+SCRIBE_BODY = "You are the scribe. SCRIBE-MARKER."
+BOSS_BODY = "You are the boss. BOSS-MARKER."
+
+ECHO_TOOL = """---
+name: echo-arg
+description: Echo one argument.
+input:
+  text: {type: string, description: what to print}
+command: ["printf", "%s|", "{text}"]
+---
+Echoes.
+"""
+
+ADD_TOOL = """---
+name: add
+description: Add two integers.
+input:
+  a: integer
+  b: {type: integer, default: 10}
+python: add
+---
+```python
+def add(a, b):
+    return {"sum": a + b}
+```
+"""
+
+SHOUT_TOOL = """---
+name: shout
+description: Rewrite a text in capitals.
+input:
+  text: {type: string}
+---
+SHOUT-MARKER. Rewrite the text you are given in capital letters.
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_openai_env(monkeypatch):
+    """The runs take their server, model and key from the test alone (subprocesses too)."""
+    for name in ("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _config(extra: str = "") -> str:
+    return f'[run]\nruntime = "openai"\n\n[memory]\ncommit = false\n{extra}'
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    base = new_workspace(tmp_path / "ws")
+    base.config_path.write_text(_config(), encoding="utf-8")
+    project = base.ensure_project("default")
+    write_spec(project.agents_dir, "writer.md", agent_text("writer", body=WRITER_BODY))
+    write_spec(project.agents_dir, "scribe.md", agent_text("scribe", tools="Write",
+                                                          body=SCRIBE_BODY))
+    write_spec(project.agents_dir, "boss.md", agent_text("boss", tools="Agent, Read",
+                                                        body=BOSS_BODY))
+    write_spec(project.agents_dir, "tooler.md",
+               agent_text("tooler", tools="Read, Bash, echo-arg, add, shout", body="Use tools."))
+    for name, spec in (("echo.md", ECHO_TOOL), ("add.md", ADD_TOOL), ("shout.md", SHOUT_TOOL)):
+        write_spec(project.tools_dir, name, spec)
+    return Workspace(base.root)
+
+
+def configure(ws: Workspace, extra: str) -> Workspace:
+    ws.config_path.write_text(_config(extra), encoding="utf-8")
+    return Workspace(ws.root)
+
+
+def files(ws: Workspace) -> Path:
+    return ws.project("default").workspace_dir
+
+
+def run(ws: Workspace, server, goal: str = "do the work", agent: str = "writer", **kw):
+    """One in-process run; returns the outcome, the events and the trace read back."""
+    events: list = []
+    request = runner.RunRequest(goal=goal, agent=agent, runtime="openai",
+                                runtime_options={"base_url": server.url}, **kw)
+    outcome = runner.run_goal(ws, request, events.append)
+    return outcome, events, read_trace(Path(outcome.trace_path))
+
+
+def cli(ws: Workspace, server, *args: str, agent: str = "writer", goal: str = "do the work",
+        env: dict[str, str] | None = None):
+    return run_cli("run", goal, "--runtime", "openai", "--base-url", server.url,
+                   "--agent", agent, *args, cwd=ws.root, env=env)
+
+
+def only_trace(ws: Workspace):
+    (path,) = find_traces(ws.project("default").short_term_dir)
+    return read_trace(path)
+
+
+def notes(trace) -> list[str]:
+    return [s.blocks["text"] for s in trace.steps
+            if s.kind == "assistant" and s.blocks["text"].startswith("[llmunix]")]
+
+
+def last_user(server, req) -> str:
+    return server.messages(req)[-1]["content"]
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def test_file_write_traced_and_what_the_model_was_sent(ws, openai_server):
+    openai_server.enqueue(
+        reply(text("Writing it."), tool_call("Write", {"file_path": "notes/a.txt",
+                                                      "content": "hello"}, id="call_w"),
+              usage={"prompt_tokens": 100, "completion_tokens": 20}),
+        "Wrote notes/a.txt.",
+    )
+    outcome, events, trace = run(ws, openai_server, goal="write a note")
+    openai_server.assert_script_used()
+    assert outcome.status == "success" and outcome.exit_code == 0
+    assert outcome.result == "Wrote notes/a.txt."
+    assert (files(ws) / "notes/a.txt").read_text() == "hello"
+
+    assert trace.meta["runtime"] == "openai" and trace.meta["status"] == "success"
+    assert trace.meta["turns"] == 2
+    assert trace.meta["input_tokens"] == 110 and trace.meta["output_tokens"] == 25
+    assert [(s.kind, s.agent) for s in trace.steps] == [
+        ("assistant", "writer"), ("tool", "writer"), ("assistant", "writer")]
+    step = trace.tool_steps()[0]
+    assert step.tool == "Write" and step.fields["decision"] == "allowed"
+    assert step.fields["call_id"] == "call_w" and step.fields["is_error"] is False
+    assert step.input == {"file_path": "notes/a.txt", "content": "hello"}
+    assert trace.result == "Wrote notes/a.txt."
+    assert any(isinstance(e, ToolCalled) and e.tool == "Write" for e in events)
+
+    first, second = openai_server.model_requests()
+    assert openai_server.system_prompt(first) == WRITER_BODY
+    assert sorted(openai_server.tool_names(first)) == ["Read", "Write"]
+    assert first.body["stream"] is True and first.body["stream_options"]["include_usage"]
+    assert first.body["model"] == "llama3.2"
+    assert openai_server.messages(first)[-1] == {"role": "user", "content": "write a note"}
+    (result,) = openai_server.tool_results(second)
+    assert result["tool_call_id"] == "call_w"
+    assert result["content"].startswith("Wrote 5 bytes")
+
+
+def test_file_write_as_a_real_subprocess(ws, openai_server):
+    openai_server.enqueue(tool_call("Write", {"file_path": "out.md", "content": "# Hi\n"}),
+                          "All written.")
+    key = "sk-local-test-key-1234"
+    result = cli(ws, openai_server, "--model", "my-local-model", env={"OPENAI_API_KEY": key})
+    assert result.returncode == 0, result.stderr
+    assert openai_server.model_requests()[0].headers["authorization"] == f"Bearer {key}"
+    assert result.stdout.strip().endswith("All written.")
+    assert (files(ws) / "out.md").read_text() == "# Hi\n"
+    trace = only_trace(ws)
+    assert trace.status == "success" and trace.meta["model"] == "my-local-model"
+    assert [s.tool for s in trace.tool_steps()] == ["Write"]
+    assert openai_server.model_requests()[0].body["model"] == "my-local-model"
+    assert key not in trace.path.read_text()
+
+
+def test_several_calls_in_one_reply_run_in_order(ws, openai_server):
+    openai_server.enqueue(
+        reply(tool_call("Write", {"file_path": "a.txt", "content": "first"}),
+              tool_call("Read", {"file_path": "a.txt"}),
+              tool_call("Write", {"file_path": "a.txt", "content": "second"})),
+        "done",
+    )
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "success"
+    assert [s.tool for s in trace.tool_steps()] == ["Write", "Read", "Write"]
+    results = openai_server.tool_results(openai_server.model_requests()[1])
+    assert "first" in results[1]["content"]
+    assert (files(ws) / "a.txt").read_text() == "second"
+
+
+def test_delegation_to_a_markdown_subagent_is_nested_in_the_trace(ws, openai_server):
+    openai_server.enqueue(
+        tool_call("Write", {"file_path": "poem.txt", "content": "roses"}), "scribe: poem written",
+        when="SCRIBE-MARKER",
+    )
+    openai_server.enqueue(
+        tool_call("Agent", {"subagent_type": "scribe", "prompt": "Write poem.txt",
+                            "description": "write poem"}, id="call_agent"),
+        "The scribe wrote the poem.",
+    )
+    outcome, _, trace = run(ws, openai_server, agent="boss")
+    openai_server.assert_script_used()
+    assert outcome.status == "success" and outcome.result == "The scribe wrote the poem."
+    assert (files(ws) / "poem.txt").read_text() == "roses"
+    assert [(s.kind, s.agent) for s in trace.steps] == [
+        ("subagent start", "scribe"), ("tool", "scribe"), ("assistant", "scribe"),
+        ("subagent end", "scribe"), ("assistant", "boss")]
+    start, write, _, end, _ = trace.steps
+    assert start.fields["parent"] == "boss" and start.fields["call_id"] == "call_agent"
+    assert start.blocks["prompt"] == "Write poem.txt"
+    assert write.tool == "Write" and write.fields["decision"] == "allowed"
+    assert end.blocks["result"] == "scribe: poem written"
+
+    boss1, scribe1, scribe2, boss2 = openai_server.model_requests()
+    assert openai_server.system_prompt(boss1) == BOSS_BODY
+    assert sorted(openai_server.tool_names(boss1)) == ["Agent", "Read"]
+    agent_tool = next(t for t in boss1.body["tools"] if t["function"]["name"] == "Agent")
+    assert "scribe" in agent_tool["function"]["parameters"]["properties"]["subagent_type"]["enum"]
+    assert openai_server.system_prompt(scribe1) == SCRIBE_BODY
+    assert openai_server.tool_names(scribe1) == ["Write"]
+    assert openai_server.messages(scribe1)[-1]["content"] == "Write poem.txt"
+    assert openai_server.tool_results(scribe2)[0]["content"].startswith("Wrote")
+    assert openai_server.tool_results(boss2)[0]["content"] == "scribe: poem written"
+
+
+def test_unknown_subagent_is_a_tool_error(ws, openai_server):
+    openai_server.enqueue(tool_call("Agent", {"subagent_type": "ghost", "prompt": "boo"}),
+                          "no ghost then")
+    outcome, _, trace = run(ws, openai_server, agent="boss")
+    assert outcome.status == "success"
+    (step,) = trace.tool_steps()
+    assert step.tool == "Agent" and step.fields["decision"] == "denied"
+    fed_back = openai_server.tool_results(openai_server.model_requests()[1])[0]["content"]
+    assert "unknown sub-agent 'ghost'" in fed_back and "scribe" in fed_back
+
+
+def test_subagent_own_max_turns_end_it_not_the_run(ws, openai_server):
+    project = ws.project("default")
+    write_spec(project.agents_dir, "scribe.md", agent_text(
+        "scribe", tools="Write", body=SCRIBE_BODY, extra="llmunix:\n  max_turns: 1\n"))
+    openai_server.enqueue(tool_call("Write", {"file_path": "x.txt", "content": "x"}),
+                          when="SCRIBE-MARKER")
+    openai_server.enqueue(tool_call("Agent", {"subagent_type": "scribe", "prompt": "go"}),
+                          "the scribe gave up")
+    outcome, _, trace = run(ws, openai_server, agent="boss")
+    openai_server.assert_script_used()
+    assert outcome.status == "success"
+    end = next(s for s in trace.steps if s.kind == "subagent end")
+    assert "max turns (1)" in end.blocks["result"]
+    fed_back = openai_server.tool_results(openai_server.model_requests()[-1])[0]["content"]
+    assert fed_back.startswith("Error: sub-agent scribe stopped")
+
+
+# ---------------------------------------------------------------- the policy gate
+
+
+def _symlink_out(ws: Workspace, outside: Path) -> str:
+    (files(ws) / "link").symlink_to(outside, target_is_directory=True)
+    return "link/escape.txt"
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
+def test_writes_outside_the_workspace_are_refused(ws, openai_server, tmp_path, how):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    path = {"absolute": str(outside / "escape.txt"),
+            "dotdot": "../../../../outside/escape.txt",
+            "symlink": None}[how] or _symlink_out(ws, outside)
+    openai_server.enqueue(tool_call("Write", {"file_path": path, "content": "x"}), "gave up")
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "success"
+    assert not (outside / "escape.txt").exists()
+    assert not list(outside.iterdir())
+    (step,) = trace.tool_steps()
+    assert step.fields["decision"] == "denied" and step.fields["is_error"] is True
+    assert "outside" in step.fields["reason"]
+    fed_back = openai_server.tool_results(openai_server.model_requests()[1])[0]["content"]
+    assert fed_back.startswith("Error: Write refused")
+
+
+def test_denied_command_is_refused(ws, openai_server, tmp_path):
+    marker = tmp_path / "ran"
+    openai_server.enqueue(tool_call("Bash", {"command": f"sudo touch {marker}"}), "ok")
+    outcome, _, trace = run(ws, openai_server, agent="tooler")
+    assert outcome.status == "success" and not marker.exists()
+    (step,) = trace.tool_steps()
+    assert step.fields["decision"] == "denied"
+    assert "privilege escalation" in step.fields["reason"]
+
+
+def test_denied_command_as_a_real_subprocess(ws, openai_server, tmp_path):
+    marker = tmp_path / "ran"
+    openai_server.enqueue(tool_call("Bash", {"command": f"touch {marker}; sudo ls"}),
+                          tool_call("Bash", {"command": "echo fine"}), "ok")
+    result = cli(ws, openai_server, agent="tooler")
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+    steps = only_trace(ws).tool_steps()
+    assert [s.fields["decision"] for s in steps] == ["denied", "allowed"]
+    assert steps[1].blocks["result"] == "fine"
+
+
+def test_tool_not_listed_for_the_agent_is_refused(ws, openai_server):
+    openai_server.enqueue(tool_call("Write", {"file_path": "a.txt", "content": "x"}), "ok")
+    outcome, _, trace = run(ws, openai_server, agent="tooler")
+    assert outcome.status == "success"
+    assert not (files(ws) / "a.txt").exists()
+    (step,) = trace.tool_steps()
+    assert step.tool == "Write" and step.fields["decision"] == "denied"
+    assert "may only use" in step.fields["reason"]
+    assert "Write" not in openai_server.tool_names(openai_server.model_requests()[0])
+
+
+# ---------------------------------------------------------------- tool specs
+
+
+def test_command_python_and_prompt_tool_specs_run(ws, openai_server):
+    openai_server.enqueue("SHOUTED: HELLO", when="SHOUT-MARKER")
+    openai_server.enqueue(
+        reply(tool_call("echo-arg", {"text": "hi; touch pwned"}), tool_call("add", {"a": 5}),
+              tool_call("shout", {"text": "hello"})),
+        "tools done",
+    )
+    outcome, _, trace = run(ws, openai_server, agent="tooler")
+    openai_server.assert_script_used()
+    assert outcome.status == "success"
+    assert not (files(ws) / "pwned").exists()
+    first, prompt_call, last = openai_server.model_requests()
+    assert sorted(openai_server.tool_names(first)) == ["Bash", "Read", "add", "echo-arg",
+                                                       "shout"]
+    echo = next(t for t in first.body["tools"] if t["function"]["name"] == "echo-arg")
+    assert echo["function"]["parameters"]["properties"]["text"]["type"] == "string"
+    assert openai_server.system_prompt(prompt_call).startswith("SHOUT-MARKER")
+    assert json.loads(openai_server.messages(prompt_call)[-1]["content"]) == {"text": "hello"}
+    assert "tools" not in prompt_call.body
+    results = [r["content"] for r in openai_server.tool_results(last)]
+    assert results[0] == "hi; touch pwned|"
+    assert json.loads(results[1]) == {"sum": 15}
+    assert results[2] == "SHOUTED: HELLO"
+    steps = trace.tool_steps()
+    assert [s.tool for s in steps] == ["echo-arg", "add", "shout"]
+    assert all(s.fields["decision"] == "allowed" and s.fields.get("spec_hash") for s in steps)
+    assert trace.meta["turns"] == 3  # the prompt tool's model call counts
+
+
+def test_tool_spec_with_bad_arguments_is_an_error_result(ws, openai_server):
+    openai_server.enqueue(tool_call("add", {"a": "five"}), "ok")
+    outcome, _, trace = run(ws, openai_server, agent="tooler")
+    assert outcome.status == "success"
+    (step,) = trace.tool_steps()
+    assert step.fields["is_error"] is True and "integer" in step.blocks["result"]
+
+
+# ---------------------------------------------------------------- limits
+
+
+def test_max_turns_stops_the_run(ws, openai_server):
+    openai_server.enqueue(*[tool_call("Read", {"file_path": f"f{i}.txt"}) for i in range(3)])
+    outcome, _, trace = run(ws, openai_server, max_turns=2)
+    assert outcome.status == "stopped" and outcome.exit_code == 3
+    assert "max turns reached (2)" in outcome.reason
+    assert trace.status == "stopped" and len(trace.tool_steps()) == 2
+
+
+def test_max_turns_as_a_real_subprocess(ws, openai_server):
+    openai_server.enqueue(*[tool_call("Read", {"file_path": f"f{i}.txt"}) for i in range(3)])
+    result = cli(ws, openai_server, "--max-turns", "2")
+    assert result.returncode == 3, result.stderr
+    assert only_trace(ws).status == "stopped"
+
+
+def test_budget_from_the_price_table_stops_the_run(ws, openai_server):
+    ws = configure(ws, '\n[prices]\n"priced-model" = { input = 1000.0, output = 1000.0 }\n')
+    usage = {"prompt_tokens": 10, "completion_tokens": 5}  # $0.015 a turn at these prices
+    openai_server.enqueue(*[reply(tool_call("Read", {"file_path": f"f{i}"}), usage=usage)
+                            for i in range(3)])
+    result = cli(ws, openai_server, "--model", "priced-model", "--budget", "0.02")
+    assert result.returncode == 3, result.stderr
+    trace = only_trace(ws)
+    assert trace.status == "stopped" and "budget reached" in trace.meta["reason"]
+    assert trace.meta["turns"] == 2 and trace.meta["cost_usd"] == pytest.approx(0.03)
+
+
+def test_killed_run_leaves_a_readable_trace(ws, openai_server):
+    openai_server.enqueue(tool_call("Write", {"file_path": "a.txt", "content": "x"}),
+                          reply("never seen", delay=60))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    proc = subprocess.Popen(
+        [LLMUNIX, "run", "go", "--runtime", "openai", "--base-url", openai_server.url,
+         "--agent", "writer"], cwd=ws.root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        folder = ws.project("default").short_term_dir
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the Write step is on disk
+            paths = find_traces(folder)
+            if paths and "· tool · writer" in paths[0].read_text(encoding="utf-8"):
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    trace = only_trace(ws)
+    assert trace.status == "interrupted"
+    assert [s.tool for s in trace.tool_steps()] == ["Write"]
+
+
+# ---------------------------------------------------------------- weak models
+
+
+def test_arguments_that_are_not_json_are_fed_back(ws, openai_server):
+    openai_server.enqueue(
+        reply(tool_call("Write", '{"file_path": "a.txt", "content": ', id="call_bad")),
+        tool_call("Write", {"file_path": "a.txt", "content": "fixed"}),
+        "done",
+    )
+    outcome, _, trace = run(ws, openai_server)
+    openai_server.assert_script_used()
+    assert outcome.status == "success"
+    assert (files(ws) / "a.txt").read_text() == "fixed"
+    bad = trace.tool_steps()[0]
+    assert bad.fields["is_error"] is True and bad.fields["decision"] == "denied"
+    assert bad.input == {"_raw": '{"file_path": "a.txt", "content": '}
+    second = openai_server.model_requests()[1]
+    sent_back = openai_server.messages(second)[-2]["tool_calls"][0]["function"]["arguments"]
+    assert sent_back == "{}"  # never send a server broken JSON back
+    fed_back = openai_server.tool_results(second)[0]
+    assert fed_back["tool_call_id"] == "call_bad" and "not valid JSON" in fed_back["content"]
+    assert notes(trace) == ["[llmunix] 1 of the reply's calls could not be run; "
+                            "told the model (1/3)"]
+
+
+def test_unknown_tool_name_is_fed_back(ws, openai_server):
+    openai_server.enqueue(tool_call("write_file", {"path": "a.txt"}), "sorry")
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "success"
+    (step,) = trace.tool_steps()
+    assert step.tool == "write_file" and step.fields["decision"] == "denied"
+    fed_back = openai_server.tool_results(openai_server.model_requests()[1])[0]["content"]
+    assert "unknown tool 'write_file'" in fed_back and "Read, Write" in fed_back
+
+
+def test_empty_reply_is_nudged(ws, openai_server):
+    openai_server.enqueue(reply(), reply(""), "here is the answer")
+    outcome, _, trace = run(ws, openai_server)
+    openai_server.assert_script_used()
+    assert outcome.status == "success" and outcome.result == "here is the answer"
+    assert len(notes(trace)) == 2
+    nudged = last_user(openai_server, openai_server.model_requests()[2])
+    assert nudged.startswith("do the work") and "Your last reply was empty" in nudged
+
+
+def test_empty_replies_end_the_run_after_the_retries(ws, openai_server):
+    ws = configure(ws, "\n[openai]\nmax_retries = 2\n")
+    openai_server.enqueue(reply(), reply(), reply(), "never reached")
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "error" and outcome.exit_code == 1
+    assert "3 unusable replies in a row" in outcome.reason and "empty reply" in outcome.reason
+    assert openai_server.pending() == 1
+    assert notes(trace)[-1].endswith("giving up")
+
+
+@pytest.mark.parametrize("written", [
+    '<tool_call>\n{"name": "Write", "arguments": {"file_path": "a.txt", "content": "t"}}\n'
+    "</tool_call>",
+    '```json\n{"name": "Write", "arguments": "{\\"file_path\\": \\"a.txt\\", '
+    '\\"content\\": \\"t\\"}"}\n```',
+])
+def test_a_clean_call_written_as_text_is_run(ws, openai_server, written):
+    openai_server.enqueue(written, "done")
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "success" and outcome.result == "done"
+    assert (files(ws) / "a.txt").read_text() == "t"
+    (step,) = trace.tool_steps()
+    assert step.tool == "Write" and step.fields["decision"] == "allowed"
+    history = openai_server.messages(openai_server.model_requests()[1])
+    assert history[-2]["tool_calls"][0]["function"]["name"] == "Write"
+    assert history[-1]["role"] == "tool"
+
+
+def test_a_broken_call_written_as_text_is_corrected(ws, openai_server):
+    openai_server.enqueue('<tool_call>{"name": "Write", "arguments": {"file_path": </tool_call>',
+                          '<tool_call>{"name": "Scribble", "arguments": {}}</tool_call>',
+                          "plain answer")
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "success" and outcome.result == "plain answer"
+    assert not trace.tool_steps()
+    assert len(notes(trace)) == 2
+    second, third = openai_server.model_requests()[1:]
+    assert "tool-calling (function calling) interface" in last_user(openai_server, second)
+    assert "not valid JSON" in last_user(openai_server, second)
+    assert "unknown tool 'Scribble'" in last_user(openai_server, third)
+
+
+def test_plain_json_answer_is_not_taken_for_a_call(ws, openai_server):
+    answer = '{"name": "Alice", "arguments": ["a", "b"]}'
+    openai_server.enqueue(answer)
+    outcome, _, _ = run(ws, openai_server)
+    assert outcome.status == "success" and outcome.result == answer
+
+
+def test_cut_off_replies_are_discarded_then_bounded(ws, openai_server):
+    ws = configure(ws, "\n[openai]\nmax_retries = 1\n")
+    openai_server.enqueue(
+        reply(text("blah " * 50), tool_call("Write", '{"file_path": "a.txt", "cont'),
+              finish_reason="length"),
+        reply(text("blah " * 50), finish_reason="length"),
+    )
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "error" and "cut off" in outcome.reason
+    assert not trace.tool_steps() and not (files(ws) / "a.txt").exists()
+    second = openai_server.model_requests()[1]
+    assert all(m["role"] != "assistant" for m in openai_server.messages(second))
+    assert "cut off" in last_user(openai_server, second)
+
+
+def test_runaway_reply_is_not_read_to_the_end(ws, openai_server, monkeypatch):
+    monkeypatch.setattr(openai_rt, "MAX_REPLY_CHARS", 1000)
+    openai_server.enqueue(reply("la" * 5000, finish_reason="stop"), "short answer")
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "success" and outcome.result == "short answer"
+    assert "longer than 1,000 characters" in notes(trace)[0]
+
+
+def test_loop_guard_stops_identical_calls(ws, openai_server):
+    same = tool_call("Read", {"file_path": "same.txt"})
+    openai_server.enqueue(same, same, same, same, "never reached")
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "stopped" and outcome.exit_code == 3
+    assert outcome.reason.startswith("loop guard: Read called 4 times in a row")
+    steps = trace.tool_steps()
+    assert [s.fields["decision"] for s in steps] == ["allowed"] * 3 + ["denied"]
+    assert openai_server.pending() == 1
+
+
+def test_loop_guard_as_a_real_subprocess(ws, openai_server):
+    ws = configure(ws, "\n[openai]\nloop_guard = 2\n")
+    openai_server.enqueue(tool_call("Read", {"file_path": "x"}),
+                          tool_call("Read", {"file_path": "y"}),
+                          tool_call("Read", {"file_path": "y"}))
+    result = cli(ws, openai_server)
+    assert result.returncode == 3, result.stderr
+    trace = only_trace(ws)
+    assert trace.status == "stopped" and "loop guard" in trace.meta["reason"]
+    assert len(trace.tool_steps()) == 3
+
+
+# ---------------------------------------------------------------- server failures
+
+
+def test_server_errors_after_the_clients_retries(ws, openai_server):
+    openai_server.enqueue(error(503, "overloaded"), error(503, "overloaded"),
+                          error(503, "still overloaded"))
+    result = cli(ws, openai_server)
+    assert result.returncode == 1
+    assert "HTTP 503: still overloaded" in result.stderr
+    trace = only_trace(ws)
+    assert trace.status == "error" and "HTTP 503: still overloaded" in trace.meta["reason"]
+    assert len(openai_server.model_requests()) == 3
+
+
+def test_client_error_is_one_line_with_a_hint(ws, openai_server):
+    openai_server.enqueue(error(400, "model does not support tools", type="invalid_request"))
+    outcome, _, trace = run(ws, openai_server)
+    assert outcome.status == "error"
+    assert "HTTP 400: model does not support tools" in outcome.reason
+    assert "text_tools" in outcome.reason and "\n" not in outcome.reason
+    assert len(openai_server.model_requests()) == 1
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ('data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n', "before finishing it"),
+    ('data: {"error": {"message": "out of memory"}}\n\n', "reported an error: out of memory"),
+    ("data: {not json\n\n", "unreadable reply"),
+])
+def test_broken_stream_is_an_error(ws, openai_server, body, says):
+    openai_server.enqueue(raw(body, content_type="text/event-stream"))
+    outcome, _, _ = run(ws, openai_server)
+    assert outcome.status == "error" and says in outcome.reason
+
+
+def test_server_gone_mid_run(ws, openai_server):
+    openai_server.enqueue(tool_call("Write", {"file_path": "a.txt", "content": "x"}))
+    request = runner.RunRequest(goal="go", agent="writer", runtime="openai",
+                                runtime_options={"base_url": openai_server.url})
+
+    def emit(event):
+        if isinstance(event, ToolCalled):
+            openai_server.stop()
+
+    outcome = runner.run_goal(ws, request, emit)
+    assert outcome.status == "error" and outcome.exit_code == 1
+    assert "lost the connection" in outcome.reason
+    assert read_trace(Path(outcome.trace_path)).tool_steps()[0].tool == "Write"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_no_server_exits_2_with_how_to_start_one(ws):
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    result = run_cli("run", "hello", "--runtime", "openai", "--base-url", url, cwd=ws.root)
+    assert result.returncode == 2
+    assert url in result.stderr and "ollama serve" in result.stderr
+    assert "llama-server" in result.stderr and "--base-url" in result.stderr
+    assert not find_traces(ws.project("default").short_term_dir)
+
+
+def test_preflight_names_the_default_address():
+    rt = openai_rt.OpenAIRuntime()
+    assert rt.base_url == "http://127.0.0.1:11434/v1"
+    rt.base_url = f"http://127.0.0.1:{_closed_port()}/v1"
+    with pytest.raises(RuntimeUnavailable) as info:
+        rt.preflight()
+    assert info.value.exit_code == 2 and "connection refused" in info.value.message
+
+
+# ---------------------------------------------------------------- the text protocol
+
+
+def test_text_protocol_for_listed_models(ws, openai_server):
+    ws = configure(ws, '\n[openai]\ntext_tools = ["tiny-*"]\n')
+    openai_server.enqueue(
+        'I will write it.\n<tool_call>\n{"name": "Write", "arguments": {"file_path": "t.txt", '
+        '"content": "via text"}}\n</tool_call>\n<tool_call>{"name": "Read", "arguments": '
+        '{"file_path": "t.txt"}}</tool_call>',
+        "<tool_call>{not json}</tool_call>",
+        "All done.",
+    )
+    outcome, _, trace = run(ws, openai_server, model="tiny-model")
+    openai_server.assert_script_used()
+    assert outcome.status == "success" and outcome.result == "All done."
+    assert (files(ws) / "t.txt").read_text() == "via text"
+    first, second, third = openai_server.model_requests()
+    assert "tools" not in first.body
+    system = openai_server.system_prompt(first)
+    assert system.startswith(WRITER_BODY) and "<tool_call>" in system
+    assert "## Write" in system and "## Read" in system and '"file_path"' in system
+    results = last_user(openai_server, second)
+    assert results.startswith('<tool_result name="Write">\nWrote 8 bytes')
+    assert '<tool_result name="Read">' in results and "via text" in results
+    assert "not valid JSON" in last_user(openai_server, third)
+    assert [s.tool for s in trace.tool_steps()] == ["Write", "Read", "(none)"]
+    assert trace.steps[0].blocks["text"] == "I will write it."
+
+
+def test_other_models_keep_native_tools(ws, openai_server):
+    ws = configure(ws, '\n[openai]\ntext_tools = ["tiny-*"]\n')
+    openai_server.enqueue("hi")
+    run(ws, openai_server, model="big-model")
+    assert openai_server.tool_names(openai_server.model_requests()[0]) == ["Read", "Write"]
+
+
+def test_text_protocol_parser():
+    parsed = text_protocol.parse(
+        "<think>hmm</think>Plan.\n<tool_call>```json\n{\"name\": \"Read\", \"parameters\": "
+        "{\"file_path\": \"a\"}}\n```</tool_call>\n<tool_call>{\"type\": \"function\", "
+        "\"function\": {\"name\": \"Glob\", \"arguments\": \"{\\\"pattern\\\": \\\"*\\\"}\"}}")
+    assert parsed.tagged and parsed.text == "Plan."
+    assert [(c.name, c.arguments, c.error) for c in parsed.calls] == [
+        ("Read", {"file_path": "a"}, None), ("Glob", {"pattern": "*"}, None)]
+    listed = text_protocol.parse('[{"name": "Read", "arguments": {}}, '
+                                 '{"name": "Bash", "arguments": "[1]"}]')
+    assert not listed.tagged and listed.calls[1].error == "the arguments must be a JSON object"
+    assert text_protocol.parse("just words {not json}").calls == []
+    assert text_protocol.matches("phi3:mini", ["phi3*"])
+    assert not text_protocol.matches("llama3.2", ["phi3*"])
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_base_url_and_model_precedence(monkeypatch):
+    env = {"OPENAI_BASE_URL": "http://env:1/v1", "OPENAI_MODEL": "env-model"}
+    conf = OpenAIConfig(base_url="http://conf:2/v1", model="conf-model")
+    assert openai_rt.resolve_base_url("http://flag:3/v1/", conf, env) == "http://flag:3/v1"
+    assert openai_rt.resolve_base_url(None, conf, env) == "http://conf:2/v1"
+    assert openai_rt.resolve_base_url(None, OpenAIConfig(), env) == "http://env:1/v1"
+    assert openai_rt.resolve_base_url(None, OpenAIConfig(), {}) == openai_rt.DEFAULT_BASE_URL
+    assert openai_rt.resolve_base_url("localhost:8080", conf, env) == "http://localhost:8080/v1"
+    assert openai_rt.resolve_model("qwen2.5", conf, env) == "qwen2.5"
+    assert openai_rt.resolve_model("sonnet", conf, env) == "conf-model"
+    assert openai_rt.resolve_model("", OpenAIConfig(), env) == "env-model"
+    assert openai_rt.resolve_model("haiku", OpenAIConfig(), {}) == "llama3.2"
+    monkeypatch.setenv("MY_KEY", "secret-key-1")
+    assert openai_rt.OpenAIRuntime(config=OpenAIConfig(api_key_env="MY_KEY")).api_key == \
+        "secret-key-1"
+    assert openai_rt.OpenAIRuntime().api_key == openai_rt.NO_KEY
+
+
+def test_claude_alias_of_the_agent_falls_back_to_the_configured_model(ws, openai_server):
+    project = ws.project("default")
+    write_spec(project.agents_dir, "writer.md",
+               agent_text("writer", body=WRITER_BODY, extra="model: sonnet\n"))
+    ws = configure(ws, '\n[openai]\nmodel = "local-default"\n')
+    openai_server.enqueue("hi")
+    outcome, _, trace = run(ws, openai_server)
+    assert trace.meta["model"] == "local-default"
+    assert openai_server.model_requests()[0].body["model"] == "local-default"
