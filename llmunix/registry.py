@@ -53,26 +53,62 @@ class Registry:
         return dict(sorted(hashes.items()))
 
 
+# One file as read: its path, its spec (None when broken) and every problem found in it.
+LoadedFile = tuple[Path, AgentSpec | ToolSpec | None, list[Diagnostic]]
+
+
+@dataclass(frozen=True)
+class ScopeDir:
+    """One folder specs of one kind are read from, and the scope they get."""
+
+    kind: str  # "agent" | "tool"
+    scope: str
+    folder: Path
+
+    def load(self, path: Path) -> tuple[AgentSpec | ToolSpec | None, list[Diagnostic]]:
+        return (load_agent if self.kind == "agent" else load_tool)(path, self.scope)
+
+
+def project_scope_dirs(project: Project) -> list[ScopeDir]:
+    scope = f"project:{project.name}"
+    return [ScopeDir("agent", scope, project.agents_dir),
+            ScopeDir("tool", scope, project.tools_dir)]
+
+
+def scope_dirs(ws: Workspace, project: Project | None) -> list[ScopeDir]:
+    """The folders of `project`'s registry (system and user scopes only when None), lowest
+    scope first."""
+    dirs = [
+        ScopeDir("agent", "system", ws.system_agents_dir),
+        ScopeDir("agent", "claude", ws.claude_agents_dir),
+        ScopeDir("agent", "user", ws.user_agents_dir),
+        ScopeDir("tool", "system", ws.system_tools_dir),
+    ]
+    return dirs + (project_scope_dirs(project) if project is not None else [])
+
+
+def is_spec_file_name(name: str) -> bool:
+    return name.endswith(".md") and name.lower() != "readme.md" and not name.startswith(".")
+
+
 def _spec_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.glob("*.md")
-        if p.is_file() and p.name.lower() != "readme.md" and not p.name.startswith(".")
-    )
+    return sorted(p for p in folder.glob("*.md") if p.is_file() and is_spec_file_name(p.name))
 
 
-def _load_scope(
-    folder: Path,
-    scope: str,
-    loader: Callable[[Path, str], tuple[Spec | None, list[Diagnostic]]],
-    kind: str,
-    diagnostics: list[Diagnostic],
+def load_folder(scope_dir: ScopeDir) -> list[LoadedFile]:
+    return [(path, *scope_dir.load(path)) for path in _spec_files(scope_dir.folder)]
+
+
+def scope_specs(
+    files: Iterable[LoadedFile], scope: str, kind: str, diagnostics: list[Diagnostic]
 ) -> dict[str, Spec]:
+    """One scope's specs by name, from its files in path order; a name defined twice in the
+    scope is an error and neither file is used."""
     found: dict[str, Spec] = {}
     clashes: set[str] = set()
-    for path in _spec_files(folder):
-        spec, problems = loader(path, scope)
+    for path, spec, problems in files:
         diagnostics.extend(problems)
         if spec is None:
             continue
@@ -128,28 +164,32 @@ def _check_tool_references(
     return usable
 
 
-def _base_scopes(ws: Workspace, diagnostics: list[Diagnostic]):
-    agents = [
-        _load_scope(ws.system_agents_dir, "system", load_agent, "agent", diagnostics),
-        _load_scope(ws.claude_agents_dir, "claude", load_agent, "agent", diagnostics),
-        _load_scope(ws.user_agents_dir, "user", load_agent, "agent", diagnostics),
-    ]
-    tools = [_load_scope(ws.system_tools_dir, "system", load_tool, "tool", diagnostics)]
+def _layers(
+    dirs: Iterable[ScopeDir],
+    files: Callable[[ScopeDir], Iterable[LoadedFile]],
+    diagnostics: list[Diagnostic],
+) -> tuple[list[dict[str, AgentSpec]], list[dict[str, ToolSpec]]]:
+    """Each folder's specs by name, split into agent and tool layers, lowest scope first."""
+    agents: list[dict[str, AgentSpec]] = []
+    tools: list[dict[str, ToolSpec]] = []
+    for d in dirs:
+        layers = agents if d.kind == "agent" else tools
+        layers.append(scope_specs(files(d), d.scope, d.kind, diagnostics))
     return agents, tools
 
 
 def load_registry(ws: Workspace, project: Project | None = None) -> Registry:
     """The effective registry for `project` (system and user scopes only when None)."""
+    return build_registry(ws, project, load_folder)
+
+
+def build_registry(
+    ws: Workspace, project: Project | None, files: Callable[[ScopeDir], Iterable[LoadedFile]]
+) -> Registry:
+    """Layer the scopes of `project` from each folder's files as `files` gives them (read from
+    disk by load_registry, kept per file by the live registry)."""
     registry = Registry(ws, project)
-    agent_layers, tool_layers = _base_scopes(ws, registry.diagnostics)
-    if project is not None:
-        scope = f"project:{project.name}"
-        agent_layers.append(
-            _load_scope(project.agents_dir, scope, load_agent, "agent", registry.diagnostics)
-        )
-        tool_layers.append(
-            _load_scope(project.tools_dir, scope, load_tool, "tool", registry.diagnostics)
-        )
+    agent_layers, tool_layers = _layers(scope_dirs(ws, project), files, registry.diagnostics)
     registry.tools = _layer(tool_layers, "tool", registry.overrides)
     agents = _layer(agent_layers, "agent", registry.overrides)
     registry.agents = _check_tool_references(agents, registry.tools, registry.diagnostics)
@@ -179,16 +219,14 @@ class BootReport:
 def boot(ws: Workspace) -> BootReport:
     """Load the base scopes once, then layer each project's specs over them."""
     base = Registry(ws, None)
-    agent_layers, tool_layers = _base_scopes(ws, base.diagnostics)
+    agent_layers, tool_layers = _layers(scope_dirs(ws, None), load_folder, base.diagnostics)
     base_agents = _layer(agent_layers, "agent", base.overrides)
     base.tools = _layer(tool_layers, "tool", base.overrides)
     base.agents = _check_tool_references(base_agents, base.tools, base.diagnostics)
     projects: dict[str, Registry] = {}
     for proj in ws.projects():
         reg = Registry(ws, proj)
-        scope = f"project:{proj.name}"
-        p_agents = _load_scope(proj.agents_dir, scope, load_agent, "agent", reg.diagnostics)
-        p_tools = _load_scope(proj.tools_dir, scope, load_tool, "tool", reg.diagnostics)
+        [p_agents], [p_tools] = _layers(project_scope_dirs(proj), load_folder, reg.diagnostics)
         reg.tools = _layer([base.tools, p_tools], "tool", reg.overrides)
         reg.agents = _check_tool_references(
             _layer([base_agents, p_agents], "agent", reg.overrides), reg.tools, reg.diagnostics

@@ -56,6 +56,8 @@ class RunRequest:
     source: Path | None = None  # follower: the trace to replay
     example: str = ""  # mixed: a learned trace shown to the model as a worked example
     meta: dict = field(default_factory=dict)  # extra trace frontmatter (decision, source...)
+    registry: Registry | None = None  # specs as they are now (the shell's live registry)
+    live_registry: Callable[[], Registry] | None = None  # read again at each delegation
 
 
 @dataclass
@@ -115,7 +117,9 @@ def price_for(ws: Workspace, runtime: str, model: str) -> Price:
 def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runtime]:
     config = ws.config
     project = ws.ensure_project(request.project or config.run.project)
-    registry = load_registry(ws, project)
+    given = request.registry
+    registry = given if given is not None and given.project == project else \
+        load_registry(ws, project)
     agent_name = request.agent or config.run.agent
     agent = registry.agents.get(agent_name)
     if agent is None:
@@ -181,6 +185,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         agent=agent,
         goal=request.goal,
         context=request.example,
+        live_registry=request.live_registry,
         limits=limits,
         policy=build_policy(ws, project.workspace_dir),
         trace=writer,

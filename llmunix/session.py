@@ -70,6 +70,7 @@ class RunSession:
         emit: Callable[[Event], None],
         model: str = "",
         context: str = "",
+        live_registry: Callable[[], Registry] | None = None,
         price: Price = Price(),
         bash_timeout_s: float = 120.0,
     ) -> None:
@@ -77,6 +78,8 @@ class RunSession:
         self.agent = agent
         self.goal = goal
         self.context = context
+        self._live_registry = live_registry
+        self._delegated: dict[str, AgentSpec] = {}  # the spec version each delegation used
         self.limits = limits
         self.policy = policy
         self.trace = trace
@@ -108,7 +111,16 @@ class RunSession:
         return self.policy.workspace
 
     def agent_named(self, name: str) -> AgentSpec | None:
-        return self.registry.agents.get(name)
+        return self._delegated.get(name) or self.registry.agents.get(name)
+
+    def delegation_spec(self, name: str) -> AgentSpec | None:
+        """The sub-agent's spec as it is now: an edit made while a goal runs applies to its next
+        delegation. The policy gate then uses that same version."""
+        source = self._live_registry() if self._live_registry else self.registry
+        spec = source.agents.get(name) or self.registry.agents.get(name)
+        if spec is not None:
+            self._delegated[name] = spec
+        return spec
 
     def subagents(self) -> dict[str, AgentSpec]:
         """Every agent in scope but the one running the goal: the delegation targets."""

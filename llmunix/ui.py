@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmunix.errors import LlmunixError
+from llmunix.workspace import relative_path as _rel
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
@@ -26,13 +27,6 @@ def print_error(exc: LlmunixError) -> None:
     err.print(f"[bold red]error:[/] {prefix}{exc.message}", markup=True, soft_wrap=True)
     if exc.hint:
         err.print(f"  [dim]hint:[/] {exc.hint}", soft_wrap=True)
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def print_init(report) -> None:

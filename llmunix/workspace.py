@@ -60,6 +60,15 @@ class Project:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
 
+def relative_path(path: Path, root: Path) -> str:
+    """`path` relative to `root` when inside it, else as given. Spec paths are built from the
+    resolved workspace root, so this needs no filesystem call (boot shows thousands)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()

@@ -579,7 +579,7 @@ class _AgentLoop:
         if not decision.allowed:
             self._record(call, decision.reason, args)
             return f"Error: {decision.reason}"
-        sub = self.subagents[name]
+        sub = session.delegation_spec(name) or self.subagents[name]
         session.subagent_started(name, parent, call.id, prompt)
         loop = _AgentLoop(self.rt, session, sub, main=False)
         try:

@@ -1,0 +1,640 @@
+"""The live registry: a workspace's agents and tools kept current while llmunix runs.
+
+A watchdog observer reports changes in the spec folders; a worker thread re-reads only the files
+that changed, once they have been quiet for a moment (editors write a temp file and rename it, or
+write several times in a row) and, where the platform reports it (inotify), once the writer has
+closed them, so a half-written file is not parsed. A file that no longer parses keeps its last
+good version active and is reported; fixing it activates the new version; deleting it removes it.
+The effective registry is composed by `registry.build_registry`, with the same scope rules as
+`load_registry`.
+
+File system events only say which paths to look at again: the worker always reads the files
+themselves, so a missed or reordered event costs a late reload, never a wrong one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmunix.diagnostics import Diagnostic
+from llmunix.document import MAX_SPEC_BYTES
+from llmunix.errors import LlmunixError, WorkspaceError
+from llmunix.registry import (
+    LoadedFile,
+    Registry,
+    ScopeDir,
+    build_registry,
+    is_spec_file_name,
+    project_scope_dirs,
+    scope_dirs,
+)
+from llmunix.specs import AgentSpec, ToolSpec
+from llmunix.workspace import Project, Workspace
+
+EVENTS = ("added", "reloaded", "error", "removed")
+DEBOUNCE_S = 0.025  # quiet time before a changed file is read
+MAX_WAIT_S = 1.0  # a file reported as still open for writing is read anyway after this
+CONFIRM_S = 0.1  # a file that fails to parse is read again after this before it is reported
+
+
+@dataclass(frozen=True)
+class ReloadError:
+    file: str
+    line: int | None
+    cause: str
+    hint: str | None = None
+
+    @classmethod
+    def from_diagnostic(cls, d: Diagnostic) -> ReloadError:
+        cause = f"{d.field}: {d.message}" if d.field else d.message
+        return cls(d.path, d.line, cause, d.hint)
+
+
+@dataclass(frozen=True)
+class ReloadEvent:
+    """One change of the registry, for one spec file."""
+
+    event: str  # added | reloaded | error | removed
+    path: str
+    kind: str  # agent | tool
+    name: str
+    scope: str
+    hash: str = ""  # content hash of the file as last read ("" once removed)
+    active_hash: str = ""  # hash of this file's version in effect ("" when none is)
+    error: ReloadError | None = None
+    generation: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def describe(self, root: Path | None = None) -> str:
+        """One line for a terminal, paths relative to `root`."""
+        where = _rel(self.path, root)
+        head = f"{self.event:<8} {self.kind} {self.name}"
+        if self.event == "removed":
+            return f"{head}  {where}"
+        if self.error is None:
+            return f"{head}  {where}  {self.hash}"
+        err = self.error
+        loc = _rel(err.file, root) + (f":{err.line}" if err.line else "")
+        hint = f" ({err.hint})" if err.hint else ""
+        kept = (f"; still using {self.active_hash}" if self.active_hash
+                else "; not loaded")
+        return f"{head}  {loc}: {err.cause}{hint}{kept}"
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    generation: int
+    agents: int
+    tools: int
+    files: int
+    errors: list[Diagnostic]
+    recent: list[ReloadEvent]
+    watching: list[Path]
+
+
+@dataclass
+class _File:
+    scope_dir: ScopeDir
+    spec: AgentSpec | ToolSpec | None  # the version in use: the last one that parsed
+    problems: list[Diagnostic]  # from the latest read
+    hash: str  # of the latest read
+
+
+@dataclass
+class _Pending:
+    last: float  # monotonic time of the latest event for the path
+    writing: bool = False  # modified and not yet closed (only where close events exist)
+    confirm: str | None = None  # hash of a failed read that must be read again to count
+
+
+@dataclass
+class _Change:
+    event: str
+    path: Path
+    old: _File | None
+    new: _File | None
+
+
+_MISSING = ("missing",)
+_SAME = ("same",)
+_UNSTABLE = ("unstable",)  # changed while being read, or written a moment ago: read it later
+
+
+def _rel(path: str, root: Path | None) -> str:
+    if root is None or not path:
+        return path
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def _digest(path: Path) -> str | None:
+    """The content hash `document.parse_document` gives the file, or None when unreadable."""
+    try:
+        st = path.stat()
+        if st.st_size > MAX_SPEC_BYTES:  # refused by the loader; not worth reading
+            return f"big-{st.st_size}-{st.st_mtime_ns}"
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return None
+
+
+def _first_errors(registry: Registry) -> dict[str, Diagnostic]:
+    errors: dict[str, Diagnostic] = {}
+    for d in registry.errors:
+        errors.setdefault(d.path, d)
+    return errors
+
+
+def _active(registry: Registry) -> dict[str, AgentSpec | ToolSpec]:
+    return {str(s.path): s for s in (*registry.agents.values(), *registry.tools.values())}
+
+
+class _Handler:
+    """What the watchdog observer calls (on its own thread) for every file system event."""
+
+    def __init__(self, live: LiveRegistry) -> None:
+        self.live = live
+
+    def dispatch(self, event: Any) -> None:
+        self.live._on_fs_event(event)
+
+
+class LiveRegistry:
+    """The registry of `project` (system and user scopes only when None), kept current.
+
+    `start()` loads every spec and starts watching; `snapshot()` is the registry for a run;
+    `subscribe(fn)` receives every ReloadEvent; `wait_for(predicate)` and `sync()` let callers
+    wait for the registry to catch up without sleeping. With `all_projects`, the files of every
+    project (and projects created later) are watched and validated too; `snapshot()` stays
+    `project`'s registry.
+    """
+
+    def __init__(
+        self,
+        ws: Workspace,
+        project: Project | None = None,
+        *,
+        all_projects: bool = False,
+        debounce_s: float = DEBOUNCE_S,
+        max_wait_s: float = MAX_WAIT_S,
+        confirm_s: float = CONFIRM_S,
+        keep_events: int = 100,
+    ) -> None:
+        self.ws = ws
+        self.project = project
+        self.all_projects = all_projects
+        self.debounce_s = debounce_s
+        self.max_wait_s = max_wait_s
+        self.confirm_s = confirm_s
+        self._cond = threading.Condition(threading.RLock())
+        self._files: dict[Path, _File] = {}
+        self._folders: dict[Path, dict[str, tuple[Path, _File]]] = {}  # the same, by folder
+        self._pending: dict[Path, _Pending] = {}
+        self._scope_dirs: dict[Path, ScopeDir] = {}
+        self._main_folders = {d.folder for d in scope_dirs(ws, project)}
+        self._structure = False
+        self._sync_asked = 0
+        self._sync_done = 0
+        self._generation = 0
+        self._registry = Registry(ws, project)
+        self._errors: dict[str, Diagnostic] = {}
+        self._events: deque[ReloadEvent] = deque(maxlen=keep_events)
+        self._subscribers: list[Callable[[ReloadEvent], None]] = []
+        self._observer: Any = None
+        self._handler = _Handler(self)
+        self._watches: dict[Path, tuple[Any, tuple[int, int]]] = {}
+        self._close_events = False
+        self._worker: threading.Thread | None = None
+        self._stopping = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> LiveRegistry:
+        """Watch the spec folders, then load every spec (errors are reported as events)."""
+        try:
+            from watchdog.observers import Observer
+        except ImportError as exc:  # pragma: no cover - a hard dependency
+            raise LlmunixError("watchdog is not installed", hint="pip install watchdog") from exc
+        self._observer = Observer()
+        self._observer.start()
+        # inotify reports when a writer closes a file; elsewhere only the quiet time protects
+        # against reading a file mid-write.
+        self._close_events = type(self._observer).__name__ == "InotifyObserver"
+        try:
+            self._process({}, structure=True, sync=0, initial=True)
+        except BaseException:
+            self._stop_observer()
+            raise
+        self._worker = threading.Thread(target=self._work, name="llmunix-live-registry",
+                                        daemon=True)
+        self._worker.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout=10)
+        self._stop_observer()
+
+    def _stop_observer(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+            self._observer = None
+
+    def __enter__(self) -> LiveRegistry:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ reading it
+
+    def current(self) -> Registry:
+        """The registry in effect now. Shared: do not modify it."""
+        return self._registry
+
+    def snapshot(self) -> Registry:
+        """A copy of the registry in effect now, for a run: later changes do not touch it."""
+        reg = self._registry
+        return dataclasses.replace(reg, agents=dict(reg.agents), tools=dict(reg.tools),
+                                   overrides=list(reg.overrides),
+                                   diagnostics=list(reg.diagnostics))
+
+    @property
+    def generation(self) -> int:
+        """Counts the rebuilds of the registry since start (the first load is 1)."""
+        return self._generation
+
+    def events(self) -> list[ReloadEvent]:
+        """The latest events, oldest first."""
+        with self._cond:
+            return list(self._events)
+
+    def watching(self) -> list[Path]:
+        with self._cond:
+            return sorted(self._watches)
+
+    def status(self) -> LiveStatus:
+        with self._cond:
+            reg = self._registry
+            return LiveStatus(self._generation, len(reg.agents), len(reg.tools), len(self._files),
+                              reg.errors, list(self._events), sorted(self._watches))
+
+    def subscribe(self, fn: Callable[[ReloadEvent], None]) -> Callable[[], None]:
+        """Call `fn` with every event from now on (on the watcher's thread, in order).
+        Subscribe before `start()` to also get the errors found by the first load."""
+        with self._cond:
+            self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            with self._cond:
+                if fn in self._subscribers:
+                    self._subscribers.remove(fn)
+
+        return unsubscribe
+
+    def wait_for(self, predicate: Callable[[LiveRegistry], bool], timeout: float = 10.0) -> bool:
+        """Block until `predicate(self)` holds (checked after every change) or `timeout` passes;
+        returns whether it holds."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout)
+
+    def sync(self, timeout: float = 10.0) -> Registry:
+        """Look at every spec file now, without waiting for the quiet time, and return the
+        snapshot. A file reported open for writing is read once its writer closes it (at most
+        `max_wait_s` later): never half-written."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._worker is None or self._stopping:
+                raise LlmunixError("the live registry is not running")
+            self._sync_asked += 1
+            ticket = self._sync_asked
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._sync_done >= ticket or self._stopping, timeout)
+            if self._pending:  # being written when looked at: wait for those to settle
+                rest = min(deadline - time.monotonic(), 2 * self.max_wait_s)
+                self._cond.wait_for(lambda: not self._pending or self._stopping, max(0, rest))
+        return self.snapshot()
+
+    # ------------------------------------------------------------ events in
+
+    def _on_fs_event(self, event: Any) -> None:
+        kind = event.event_type
+        if kind in ("opened", "closed_no_write"):
+            return  # readers, including this registry itself
+        if event.is_directory:
+            if kind in ("created", "deleted", "moved"):
+                with self._cond:
+                    self._structure = True
+                    self._cond.notify_all()
+            return
+        now = time.monotonic()
+        changes = [(Path(os.fsdecode(event.src_path)), kind)]
+        if kind == "moved":
+            changes = [(changes[0][0], "deleted"), (Path(os.fsdecode(event.dest_path)), "moved")]
+        with self._cond:
+            for path, what in changes:
+                if path in self._watches:
+                    self._structure = True
+                if path.parent not in self._scope_dirs or not is_spec_file_name(path.name):
+                    continue
+                writing = self._close_events and what in ("created", "modified")
+                self._pending[path] = _Pending(now, writing)  # replaces any confirmation
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------ the worker
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                batch = self._next_batch()
+            if batch is None:
+                return
+            paths, structure, sync = batch
+            try:
+                self._process(paths, structure=structure, sync=sync)
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one failure
+                self._failed(exc, sync)
+
+    def _delay(self, pending: _Pending) -> float:
+        if pending.writing:
+            return self.max_wait_s
+        return self.confirm_s if pending.confirm else self.debounce_s
+
+    def _next_batch(self) -> tuple[dict[Path, str | None], bool, int] | None:
+        while not self._stopping:
+            now = time.monotonic()
+            sync = self._sync_asked if self._sync_asked > self._sync_done else 0
+            forced = bool(sync) or self._structure  # skip the quiet time, not the rest
+            ready = {
+                path: pend.confirm for path, pend in self._pending.items()
+                if now - pend.last >= self._delay(pend)
+                or (forced and not pend.writing and not pend.confirm)
+            }
+            if ready or self._structure or sync:
+                for path in ready:
+                    del self._pending[path]
+                structure, self._structure = self._structure, False
+                return ready, structure, sync
+            deadlines = [pend.last + self._delay(pend) for pend in self._pending.values()]
+            self._cond.wait(max(0.0, min(deadlines) - now) if deadlines else None)
+        return None
+
+    def _process(self, paths: dict[Path, str | None], *, structure: bool, sync: int,
+                 initial: bool = False) -> None:
+        look = dict(paths)  # path -> hash of a failed read to confirm
+        if structure:
+            self._refresh_structure()
+        if structure or sync:
+            with self._cond:  # a file being written, or to confirm, is read at its time
+                waiting = set(self._pending)
+            look.update({p: None for p in self._all_paths() - waiting if p not in look})
+        results = {path: self._examine(path, look[path], initial) for path in sorted(look)}
+        with self._cond:
+            changes: list[_Change] = []
+            for path, result in results.items():
+                if path in self._pending:
+                    continue  # changed again while being read: its next version comes next
+                if result is _UNSTABLE:
+                    self._pending[path] = _Pending(time.monotonic())
+                    continue
+                if result[0] == "confirm":
+                    self._pending[path] = _Pending(time.monotonic(), confirm=result[1])
+                    continue
+                change = self._commit(path, result)
+                if change is not None:
+                    changes.append(change)
+            events: list[ReloadEvent] = []
+            if changes or structure or initial:
+                registry = self._compose(self.project)
+                events = self._classify(changes, registry, initial)
+                self._registry = registry
+                self._generation += 1
+                events = [dataclasses.replace(e, generation=self._generation) for e in events]
+                self._events.extend(events)
+            if sync:
+                self._sync_done = max(self._sync_done, sync)
+            self._cond.notify_all()
+            subscribers = list(self._subscribers)
+        self._deliver(events, subscribers)
+
+    def _deliver(self, events: list[ReloadEvent], subscribers: list) -> None:
+        for event in events:
+            for fn in subscribers:
+                with contextlib.suppress(Exception):  # a subscriber's bug must not stop reloads
+                    fn(event)
+
+    def _failed(self, exc: Exception, sync: int) -> None:
+        event = ReloadEvent("error", "", "", "", "", error=ReloadError(
+            "", None, f"the live registry failed: {type(exc).__name__}: {exc}"))
+        with self._cond:
+            self._events.append(event)
+            if sync:
+                self._sync_done = max(self._sync_done, sync)
+            self._cond.notify_all()
+            subscribers = list(self._subscribers)
+        self._deliver([event], subscribers)
+
+    # ------------------------------------------------------------ files
+
+    def _examine(self, path: Path, confirm: str | None, initial: bool) -> tuple:
+        scope_dir = self._scope_dirs.get(path.parent)
+        if scope_dir is None or not path.is_file():
+            return _MISSING
+        digest = _digest(path)
+        try:
+            age = time.time() - path.stat().st_mtime
+        except OSError:
+            return _UNSTABLE
+        # Written a moment ago: a writer may be between truncating and writing, and its events
+        # may still be on their way. The file's own clock says so whatever the event delays.
+        # (The first load reads everything: a file being written then is read again later.)
+        if not initial and 0 <= age < self.debounce_s:
+            return _UNSTABLE
+        cached = self._files.get(path)
+        if cached is not None and digest is not None and cached.hash == digest:
+            return _SAME
+        spec, problems = scope_dir.load(path)
+        # Read twice (hash, then parse): a file that changed in between is read again later.
+        if spec is not None and spec.content_hash != digest:
+            return _UNSTABLE
+        if spec is None:
+            if _digest(path) != digest:
+                return _UNSTABLE
+            if not initial and confirm != digest:
+                return ("confirm", digest)  # an editor's half-done save parses badly too
+        return ("read", digest or "", scope_dir, spec, problems)
+
+    def _commit(self, path: Path, result: tuple) -> _Change | None:
+        old = self._files.get(path)
+        if result is _MISSING:
+            if old is None:
+                return None
+            self._put(path, None)
+            return _Change("removed", path, old, None)
+        if result is _SAME:
+            return None
+        _, digest, scope_dir, spec, problems = result
+        if spec is not None:
+            new = _File(scope_dir, spec, problems, digest)
+            self._put(path, new)
+            return _Change("added" if old is None else "reloaded", path, old, new)
+        new = _File(scope_dir, old.spec if old is not None else None, problems, digest)
+        self._put(path, new)
+        return _Change("error", path, old, new)
+
+    def _put(self, path: Path, f: _File | None) -> None:
+        folder = self._folders.setdefault(path.parent, {})
+        if f is None:
+            self._files.pop(path, None)
+            folder.pop(path.name, None)
+        else:
+            self._files[path] = f
+            folder[path.name] = (path, f)
+
+    def _compose(self, project: Project | None) -> Registry:
+        def files(scope_dir: ScopeDir) -> list[LoadedFile]:  # in path order, as on disk
+            found = self._folders.get(scope_dir.folder, {})
+            return [(path, f.spec, f.problems) for _, (path, f) in sorted(found.items())]
+
+        return build_registry(self.ws, project, files)
+
+    def _classify(self, changes: list[_Change], registry: Registry,
+                  initial: bool) -> list[ReloadEvent]:
+        errors, active = _first_errors(registry), _active(registry)
+        others: dict[str, tuple[dict, dict]] = {}  # other projects' standing (all_projects)
+        events: list[ReloadEvent] = []
+        for change in changes:
+            f = change.new or change.old
+            assert f is not None
+            path = str(change.path)
+            name = f.spec.name if f.spec is not None else change.path.stem
+            base = dict(path=path, kind=f.scope_dir.kind, name=name, scope=f.scope_dir.scope)
+            if change.new is None:
+                events.append(ReloadEvent("removed", **base))
+                continue
+            p_errors, p_active = errors, active
+            if f.scope_dir.folder not in self._main_folders:
+                folder = f.scope_dir.folder.parent
+                if folder.name not in others:
+                    reg = self._compose(Project(folder.name, folder))
+                    others[folder.name] = (_first_errors(reg), _active(reg))
+                p_errors, p_active = others[folder.name]
+            spec = p_active.get(path)
+            in_effect = spec.content_hash if spec is not None else ""
+            file_error = next((d for d in change.new.problems if d.severity == "error"), None)
+            diag = file_error or p_errors.get(path)
+            event = "error" if diag is not None else change.event
+            if initial and event != "error":
+                continue
+            events.append(ReloadEvent(
+                event, hash=change.new.hash, active_hash=in_effect,
+                error=ReloadError.from_diagnostic(diag) if diag is not None else None, **base))
+        # Files that did not change but whose standing did: an agent whose tool was removed,
+        # a clash between two files, and those problems going away.
+        touched = {str(c.path) for c in changes}
+        for path in sorted(set(errors) | set(self._errors)):
+            f = self._files.get(Path(path))
+            if path in touched or f is None:
+                continue
+            new, old = errors.get(path), self._errors.get(path)
+            if new == old:
+                continue
+            name = f.spec.name if f.spec is not None else Path(path).stem
+            base = dict(path=path, kind=f.scope_dir.kind, name=name, scope=f.scope_dir.scope,
+                        hash=f.hash, active_hash=active[path].content_hash if path in active
+                        else "")
+            if new is not None:
+                events.append(ReloadEvent("error", error=ReloadError.from_diagnostic(new),
+                                          **base))
+            elif path in active and not initial:
+                events.append(ReloadEvent("reloaded", **base))
+        self._errors = errors
+        return events
+
+    # ------------------------------------------------------------ folders
+
+    def _wanted_dirs(self) -> dict[Path, ScopeDir]:
+        dirs = scope_dirs(self.ws, self.project)
+        if self.all_projects:
+            for proj in self.ws.projects():
+                if self.project is None or proj.name != self.project.name:
+                    dirs += project_scope_dirs(proj)
+        return {d.folder: d for d in dirs}
+
+    def _all_paths(self) -> set[Path]:
+        with self._cond:
+            paths = set(self._files)
+            folders = list(self._scope_dirs)
+        for folder in folders:
+            if folder.is_dir():
+                paths.update(p for p in folder.glob("*.md") if is_spec_file_name(p.name))
+        return paths
+
+    def _refresh_structure(self) -> None:
+        """Match the watches to the folders that exist: each spec folder and every folder
+        above it up to the workspace root, so a folder created later is seen too."""
+        root = self.ws.root
+        for _ in range(10):  # folders may appear while watches are being added: look again
+            dirs = self._wanted_dirs()
+            with self._cond:
+                self._scope_dirs = dirs
+            wanted: dict[Path, tuple[int, int]] = {}
+            extra = [self.ws.projects_dir] if self.all_projects else []
+            for folder in [*dirs, *extra]:
+                for d in (folder, *folder.parents):
+                    if d != root and root not in d.parents:
+                        break
+                    try:
+                        st = d.stat()
+                    except OSError:
+                        continue
+                    if os.path.isdir(d):
+                        wanted[d] = (st.st_dev, st.st_ino)
+            changed = False
+            for d, (watch, ident) in list(self._watches.items()):
+                if wanted.get(d) != ident:  # gone, or a new folder under the same name
+                    self._unwatch(d, watch)
+                    changed = True
+            for d, ident in wanted.items():
+                if d not in self._watches:
+                    changed = self._watch(d, ident) or changed
+            if not changed:
+                return
+
+    def _watch(self, folder: Path, ident: tuple[int, int]) -> bool:
+        try:
+            watch = self._observer.schedule(self._handler, str(folder), recursive=False)
+        except FileNotFoundError:
+            return True  # removed meanwhile: the next round sees it gone
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot watch {folder}: {exc.strerror or exc}",
+                hint="on Linux, raise fs.inotify.max_user_watches / max_user_instances",
+            ) from exc
+        with self._cond:
+            self._watches[folder] = (watch, ident)
+        return True
+
+    def _unwatch(self, folder: Path, watch: Any) -> None:
+        with self._cond:
+            self._watches.pop(folder, None)
+        with contextlib.suppress(Exception):  # watchdog stops a deleted folder's watch itself
+            self._observer.unschedule(watch)
