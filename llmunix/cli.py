@@ -289,6 +289,127 @@ def trace_show(path: Path = typer.Argument(..., help="A trace file.")) -> None:
     ui.print_trace(read_trace(path))
 
 
+@app.command()
+def watch(
+    project: str | None = typer.Option(
+        None, "--project", "-p",
+        help="Watch this project's specs with the system and user ones (default: every project).",
+    ),
+    json_out: bool = typer.Option(
+        False, "--json",
+        help="One JSON object per line: event, path, kind, name, scope, error, hash, active_hash.",
+    ),
+) -> None:
+    """Validate specs as you write them: one line per change (added, reloaded, error with file,
+    line and cause, removed). Runs until interrupted; Ctrl-C or SIGTERM ends it with exit 0."""
+    from llmunix import shell
+
+    shell.run_watch(_workspace(), project, json_lines=json_out)
+
+
+@app.command("shell")
+def shell_command(
+    project: str | None = typer.Option(None, "--project", "-p", help="Project (default: default)."),
+    agent: str | None = typer.Option(None, "--agent", help="Agent receiving the goals."),
+    runtime: str | None = typer.Option(None, "--runtime", help="claude | openai."),
+    model: str | None = typer.Option(None, "--model", help="Model name for the runtime."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+) -> None:
+    """Interactive: each line is a goal, run with the specs as they are at that moment (edits
+    apply without a restart). :help lists the commands (:agents, :reload, :trace, :cost,
+    :quit). Ctrl-C stops the running goal, not the shell; Ctrl-D or :quit leaves (exit 0)."""
+    from llmunix import shell
+
+    options = shell.ShellOptions(project, agent, runtime, model, base_url)
+    raise typer.Exit(shell.run_shell(_workspace(), options))
+
+
+memory_app = typer.Typer(
+    help="Consolidate, search, diff and revert memory.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(memory_app, name="memory")
+
+
+@app.command("log")
+def log_command(
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project's runs."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N runs."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List runs from the git history: date, goal, mode, status, cost."""
+    from llmunix.memory import history, show
+
+    show.print_runs(history.runs(_workspace(), project, limit), json_out)
+
+
+@memory_app.command("consolidate")
+def memory_consolidate(
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    summarize: bool = typer.Option(
+        False, "--summarize",
+        help="Also let the memory-consolidation-agent write learnings (needs a model runtime).",
+    ),
+    runtime: str | None = typer.Option(None, "--runtime", help="Runtime for --summarize."),
+    model: str | None = typer.Option(None, "--model", help="Model for --summarize."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Distil successful runs into long-term traces, promote patterns proven across projects,
+    refresh SmartLibrary.md, prune old short-term traces; one commit. No model needed."""
+    from llmunix import view
+    from llmunix.memory import consolidate, show
+
+    emit = view.make_view(json_lines=False, quiet=json_out)  # a --summarize run, on stderr
+    report = consolidate(
+        _workspace(), project, summarize=summarize, runtime=runtime, model=model,
+        runtime_options={"base_url": base_url} if base_url else {}, emit=emit,
+    )
+    show.print_consolidation(report, json_out)
+
+
+@memory_app.command("search")
+def memory_search(
+    query: str = typer.Argument(..., help="Words to look for."),
+    project: str | None = typer.Option(
+        None, "--project", "-p", help="Only this project (and system-wide memory)."
+    ),
+    limit: int = typer.Option(10, "--limit", "-n", min=1, help="At most N entries."),
+    reindex: bool = typer.Option(
+        False, "--reindex", help="Rebuild the index first (after editing memory files in place)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank entries of every memory tier (short-term, long-term, memory log, SmartLibrary)."""
+    from llmunix.memory import search, show
+
+    hits = search(_workspace(), query, project=project, limit=limit, reindex=reindex)
+    show.print_hits(hits, json_out)
+
+
+@memory_app.command("diff")
+def memory_diff(
+    rev: str = typer.Argument("HEAD~1", help="Compare memory with this revision."),
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    stat: bool = typer.Option(False, "--stat", help="Only a summary of the files changed."),
+) -> None:
+    """Show what changed in memory (system/ and projects/*/memory/) since REV."""
+    from llmunix.memory import history, show
+
+    show.print_text(history.memory_diff(_workspace(), rev, project, stat=stat))
+
+
+@memory_app.command("revert")
+def memory_revert(
+    trace_id: str = typer.Argument(..., help="The run's trace id (see `llmunix log`)."),
+) -> None:
+    """Undo one run's commit with `git revert` (aborted, changing nothing, on a conflict)."""
+    from llmunix.memory import history, show
+
+    run, sha = history.revert_run(_workspace(), trace_id)
+    show.print_revert(run, sha)
+
+
 def main() -> None:
     from llmunix.errors import EXIT_INTERRUPTED, LlmunixError
 

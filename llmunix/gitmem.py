@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmunix.errors import LlmunixError
@@ -43,25 +48,261 @@ def _actor(repo):
     return git.Actor(str(name), str(email))
 
 
-def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
-                 create: bool = False) -> str | None:
-    """Stage `paths` (all changes when None) and commit them. Returns the sha, or None if nothing
-    changed. Commits from concurrent processes are serialized by a lock file in the workspace."""
+_locks: dict[str, object] = {}
+_locks_guard = threading.Lock()
+# Read-only commands must not take .git/index.lock (git refreshes the index "if able").
+_READ_ENV = {"GIT_OPTIONAL_LOCKS": "0"}
+
+
+@contextmanager
+def workspace_lock(root: Path) -> Iterator[None]:
+    """The workspace's git lock: serializes commits and memory writes across processes.
+    Reentrant within a process (one FileLock object per workspace), so a memory operation can
+    hold it across its writes and its commit."""
     from filelock import FileLock
 
     lock_path = root / LOCK_FILE
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock_path)):
+    with _locks_guard:
+        lock = _locks.get(str(lock_path))
+        if lock is None:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            lock = _locks[str(lock_path)] = FileLock(str(lock_path))
+    with lock:  # type: ignore[attr-defined]
+        yield
+
+
+def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
+                 create: bool = False, allow_empty: bool = False) -> str | None:
+    """Stage `paths` (all changes when None) and commit them - only them: changes staged
+    elsewhere stay staged. Returns the sha, or None if nothing changed (unless `allow_empty`:
+    then a commit is made anyway, so a run whose files another process already committed still
+    gets its own commit). Commits from concurrent processes are serialized by a lock file in
+    the workspace. The git command line does the work: GitPython's index code is pure Python
+    and takes over a second per commit once a workspace tracks ~10,000 files."""
+    with workspace_lock(root):
         repo = open_repo(root, create=create)
         try:
             if paths is None:
-                repo.git.add("--all")
+                _retry(repo.git.add, "--all")
+                spec: list[str] = []
             else:
-                repo.git.add("--all", "--", *paths)
-            if repo.head.is_valid() and not repo.index.diff("HEAD"):
+                # a path with nothing on disk nor in git, or an empty folder, is no error:
+                # callers name the folders a run may have touched
+                wanted = [p for p in paths if (root / p).exists()]
+                wanted += _known(repo, [p for p in paths if p not in wanted])
+                if wanted:
+                    _retry(repo.git.add, "--all", "--", *wanted)
+                spec = ["--", *_known(repo, wanted)] if wanted else []
+                if not spec:
+                    if not allow_empty:
+                        return None
+                    spec = ["--only"]  # with --allow-empty: an empty commit, staged work aside
+            if not allow_empty and repo.head.is_valid() and _unchanged(repo, spec):
+                return None
+            if not repo.head.is_valid() and not repo.git.ls_files() and not allow_empty:
                 return None
             actor = _actor(repo)
-            commit = repo.index.commit(message, author=actor, committer=actor)
+            env = {"GIT_AUTHOR_NAME": actor.name, "GIT_AUTHOR_EMAIL": actor.email,
+                   "GIT_COMMITTER_NAME": actor.name, "GIT_COMMITTER_EMAIL": actor.email}
+            flags = ["--no-verify", "--quiet", "-m", message]
+            if allow_empty:
+                flags.append("--allow-empty")
+            _retry(repo.git.commit, *flags, *spec, env=env)
+            return repo.git.rev_parse("HEAD")
         except _git().GitCommandError as exc:
-            raise GitError(f"git failed: {exc.stderr.strip() or exc}") from exc
-        return commit.hexsha
+            raise GitError(f"git failed: {_stderr(exc)}") from exc
+
+
+def _known(repo, paths: list[str]) -> list[str]:
+    """The paths git knows something under (in the index, or in HEAD: deleted since)."""
+    if not paths:
+        return []
+    names = set(repo.git.ls_files("-z", "--cached", "--", *paths).split("\0"))
+    if repo.head.is_valid():
+        names.update(repo.git.ls_tree("-r", "-z", "--name-only", "HEAD", "--", *paths)
+                     .split("\0"))
+    names.discard("")
+    prefixes = {p.rstrip("/") for p in paths}
+    hit = set()
+    for name in names:
+        parts = name.split("/")
+        for i in range(1, len(parts) + 1):
+            if "/".join(parts[:i]) in prefixes:
+                hit.add("/".join(parts[:i]))
+    return [p for p in paths if p.rstrip("/") in hit]
+
+
+def _unchanged(repo, spec: list[str]) -> bool:
+    try:
+        repo.git.diff("--cached", "--quiet", *[a for a in spec if a != "--only"])
+    except _git().GitCommandError as exc:
+        if exc.status == 1:
+            return False
+        raise
+    return True
+
+
+def _retry(command, *args, **kwargs):
+    """Run a git command, waiting out an index.lock another git program (not llmunix: llmunix
+    processes hold the workspace lock) briefly holds."""
+    import time
+
+    for attempt in range(40):
+        try:
+            return command(*args, **kwargs)
+        except _git().GitCommandError as exc:
+            if "index.lock" not in _stderr(exc) or attempt == 39:
+                raise
+            time.sleep(0.05)
+    return None  # pragma: no cover - the loop returns or raises
+
+
+def _stderr(exc) -> str:
+    return (getattr(exc, "stderr", "") or "").strip().removeprefix("stderr:").strip().strip("'") \
+        or str(exc)
+
+
+# ---------------------------------------------------------------- history
+
+_RUN_SUBJECT = re.compile(r"^run (\S+): (.*)$")
+_REVERT_SUBJECT = re.compile(r'^Revert "run (\S+): ')
+_REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
+_TRAILER = re.compile(r"^([A-Za-z-]+): (.*)$", re.M)
+
+
+@dataclass(frozen=True)
+class RunCommit:
+    """One run as git recorded it (`runner.commit_run`: subject and trailers)."""
+
+    sha: str
+    date: str  # author date, ISO 8601
+    trace_id: str
+    goal: str
+    runtime: str
+    mode: str
+    status: str
+    cost_usd: float | None
+    reverted_by: str | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _history(repo, *args: str) -> list[tuple[str, str, str, str]]:
+    """(sha, date, subject, body) of matching commits, newest first."""
+    if not repo.head.is_valid():
+        return []
+    out = repo.git.log("--format=%H%x1f%aI%x1f%s%x1f%b%x1e", *args, env=_READ_ENV)
+    rows = []
+    for record in out.split("\x1e"):
+        parts = record.strip("\n").split("\x1f")
+        if len(parts) == 4:
+            rows.append((parts[0], parts[1], parts[2], parts[3]))
+    return rows
+
+
+def run_commits(root: Path, *, paths: list[str] | None = None,
+                limit: int | None = None) -> list[RunCommit]:
+    """Runs recorded in the history (newest first), optionally only those touching `paths`;
+    a run undone by `git revert` carries the reverting commit's sha."""
+    repo = open_repo(root)
+    try:
+        rows = _history(repo, "-E", r'--grep=^(run [^ ]+: |Revert "run )', "--",
+                        *(paths or []))
+    except _git().GitCommandError as exc:
+        raise GitError(f"git log failed: {_stderr(exc)}") from exc
+    reverted: dict[str, str] = {}
+    runs: list[RunCommit] = []
+    for sha, date, subject, body in rows:
+        if _REVERT_SUBJECT.match(subject):
+            hit = _REVERTS.search(body)
+            if hit:
+                reverted.setdefault(hit.group(1), sha)
+            continue
+        match = _RUN_SUBJECT.match(subject)
+        if not match:
+            continue
+        trailers = {k.lower(): v.strip() for k, v in _TRAILER.findall(body)}
+        try:
+            cost = float(trailers["cost-usd"]) if "cost-usd" in trailers else None
+        except ValueError:
+            cost = None
+        by = next((r for s, r in reverted.items() if sha.startswith(s)), None)
+        runs.append(RunCommit(sha, date, match.group(1), match.group(2),
+                              trailers.get("runtime", ""), trailers.get("mode", ""),
+                              trailers.get("status", ""), cost, by))
+        if limit is not None and len(runs) >= limit:
+            break
+    return runs
+
+
+def find_run_commit(root: Path, trace_id: str) -> RunCommit:
+    """The commit of the run `trace_id` (a unique prefix of it is enough)."""
+    runs = run_commits(root)
+    exact = [r for r in runs if r.trace_id == trace_id]
+    found = exact or [r for r in runs if r.trace_id.startswith(trace_id)]
+    if not found:
+        raise GitError(f"no run commit for trace {trace_id!r} in the git history",
+                       hint="see `llmunix log` for the runs git knows")
+    if len({r.trace_id for r in found}) > 1:
+        names = ", ".join(sorted({r.trace_id for r in found})[:5])
+        raise GitError(f"{trace_id!r} matches several runs: {names}",
+                       hint="give more of the trace id")
+    return found[0]
+
+
+def revert_commit(root: Path, sha: str) -> str:
+    """`git revert` one commit. On a conflict (or any failure) the revert is aborted, the
+    repository is left as it was, and GitError names the conflicting files."""
+    with workspace_lock(root):
+        repo = open_repo(root)
+        actor = _actor(repo)
+        env = {"GIT_AUTHOR_NAME": actor.name, "GIT_AUTHOR_EMAIL": actor.email,
+               "GIT_COMMITTER_NAME": actor.name, "GIT_COMMITTER_EMAIL": actor.email}
+        try:
+            repo.git.revert("--no-edit", sha, env=env)
+        except _git().GitCommandError as exc:
+            conflicts = repo.git.diff("--name-only", "--diff-filter=U").split()
+            if (Path(repo.git_dir) / "REVERT_HEAD").exists() or \
+                    (Path(repo.git_dir) / "sequencer").exists():
+                try:
+                    repo.git.revert("--abort")
+                except _git().GitCommandError:
+                    repo.git.reset("--merge")
+            if conflicts:
+                raise GitError(
+                    f"reverting {sha[:10]} conflicts with later changes to "
+                    f"{', '.join(conflicts)}; the revert was aborted and nothing changed",
+                    hint="revert the later runs that touched those files first, or edit them "
+                    "by hand",
+                ) from exc
+            raise GitError(f"git revert failed: {_stderr(exc)}; nothing changed") from exc
+        return repo.head.commit.hexsha
+
+
+def diff(root: Path, rev: str, paths: list[str], *, stat: bool = False) -> str:
+    """`git diff REV -- paths`: what changed in those paths since REV (working tree included)."""
+    repo = open_repo(root)
+    try:
+        repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}", env=_READ_ENV)
+    except _git().GitCommandError:
+        raise GitError(f"unknown revision {rev!r}",
+                       hint="give a commit, e.g. HEAD~3 or a sha from `llmunix log`") from None
+    args = ["--stat"] if stat else []
+    try:
+        return repo.git.diff(*args, rev, "--", *paths, env=_READ_ENV)
+    except _git().GitCommandError as exc:
+        raise GitError(f"git diff failed: {_stderr(exc)}") from exc
+
+
+def tracked_files(root: Path, folder: str) -> set[str]:
+    """Workspace-relative paths git holds under `folder` (empty when not a repository)."""
+    git = _git()
+    try:
+        repo = git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return set()
+    if not repo.head.is_valid():
+        return set()
+    out = repo.git.ls_tree("-r", "--name-only", "-z", "HEAD", "--", folder, env=_READ_ENV)
+    return {p for p in out.split("\0") if p}

@@ -4,6 +4,7 @@ everything cleanly however the run ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -232,7 +233,17 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
                      session.input_tokens, session.output_tokens, round(session.cost_usd, 6),
                      str(trace_path), {"commit": outcome.commit}))
+    _auto_consolidate(ws, project)
     return outcome
+
+
+def _auto_consolidate(ws: Workspace, project) -> None:
+    if not ws.config.memory.auto_consolidate_every:
+        return
+    from llmunix.memory import maybe_auto_consolidate
+
+    with contextlib.suppress(LlmunixError):  # memory upkeep never fails a finished run
+        maybe_auto_consolidate(ws, project)
 
 
 async def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
@@ -253,9 +264,14 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
         f"{subject}\n\nRuntime: {runtime}\nMode: {request.mode}\nStatus: {outcome.status}\n"
         f"Cost-USD: {outcome.cost_usd:.6f}\n"
     )
-    rel = project.root.relative_to(ws.root).as_posix()
+    # Only this run's trace and the folders a run changes: a concurrent run's half-written trace
+    # must not ride along in this commit.
+    trace = Path(outcome.trace_path)
+    folders = [trace, trace.with_suffix(""), project.workspace_dir, project.output_dir,
+               project.long_term_dir, project.agents_dir, project.tools_dir]
+    paths = [p.relative_to(ws.root).as_posix() for p in folders if p.exists()]
     try:
-        return gitmem.commit_paths(ws.root, message, [rel], create=True)
+        return gitmem.commit_paths(ws.root, message, paths, create=True, allow_empty=True)
     except LlmunixError:
         return None  # memory versioning must never lose a finished run; the trace is on disk
 

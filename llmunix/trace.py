@@ -24,6 +24,7 @@ from llmunix.errors import TraceError
 from llmunix.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
 
 MAX_INLINE_RESULT = 4_000
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")
 _BULLET_RE = re.compile(r"^- ([a-z_]+): (.*)$")
 _FENCE_OPEN_RE = re.compile(r"^(`{3,})([a-z]*)(?: (\w+))?$")
@@ -136,7 +137,7 @@ def _split(text: str, path: Path) -> tuple[dict[str, Any], str]:
     if end < 0:
         raise TraceError("not a trace: frontmatter is not closed", path=path, line=1)
     try:
-        meta = yaml.safe_load(text[4:end]) or {}
+        meta = yaml.load(text[4:end], Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         raise TraceError(f"trace frontmatter is not valid YAML: {exc}", path=path) from exc
     if not isinstance(meta, dict):
@@ -226,7 +227,7 @@ def read_trace(path: Path, *, repair: bool = True) -> Trace:
     except (OSError, UnicodeDecodeError) as exc:
         raise TraceError(f"cannot read trace: {exc}", path=path) from exc
     meta, body = _split(text, path)
-    steps, result = _parse_body(body)
+    steps, result = parse_body(body)
     if meta.get("status") == "running" and not _pid_alive(meta.get("pid")):
         meta["status"] = "interrupted"
         meta.pop("pid", None)
@@ -237,7 +238,7 @@ def read_trace(path: Path, *, repair: bool = True) -> Trace:
     return Trace(path, meta, steps, result)
 
 
-def _parse_body(body: str) -> tuple[list[Step], str]:
+def parse_body(body: str) -> tuple[list[Step], str]:
     steps: list[Step] = []
     lines = body.split("\n")
     i = 0

@@ -1,0 +1,533 @@
+"""`llmunix memory consolidate`: move what proved itself down the memory tiers, with no model.
+
+- gamma -> beta: each successful short-term trace (status success, at least one allowed tool
+  call, not itself a follower replay - replays are counted by `record_use`) is distilled into a
+  long-term trace. A goal whose signature is already learned with the same steps bumps that
+  trace's record; different steps make a new version (`_v<N+1>`). Trace ids already listed in
+  some version's `source_traces` are skipped, so running it twice changes nothing.
+- beta -> alpha: a goal signature learned (not demoted) in at least ALPHA_PROJECTS projects is
+  appended once to system/memory_log.md, in the entry format that file describes.
+- delta: system/SmartLibrary.md is regenerated (agents, tools and learned traces).
+- retention: short-term traces beyond [memory].keep_short_term per project are deleted, oldest
+  first, with their sidecar folders - only ones git already holds (when commits are on), so
+  they stay in the history.
+All of it happens under the workspace's git lock and ends in one commit
+`memory consolidate: N new, M updated`. `--summarize` then lets the memory consolidation agent
+(a model run) write human-readable learnings into memory/long_term/learnings.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from llmunix import __version__
+from llmunix.errors import LlmunixError, RuntimeUnavailable, TraceError, WorkspaceError
+from llmunix.memory import longterm as lt
+from llmunix.memory.store import (
+    STATE_DIR,
+    atomic_write,
+    dump_frontmatter,
+    memory_lock,
+    read_frontmatter,
+    split_frontmatter,
+)
+from llmunix.memory.text import goal_signature
+from llmunix.trace import Trace, find_traces
+from llmunix.workspace import Project, Workspace
+
+ALPHA_PROJECTS = 2
+SUMMARY_AGENT = "memory-consolidation-agent"
+STAGING = ".memory-consolidation"
+STATE_FILE = "memory-state.json"
+LEARNINGS = "learnings.md"
+NETWORK_TOOLS = {"WebFetch", "WebSearch"}
+
+
+@dataclass
+class ConsolidationReport:
+    projects: list[str]
+    considered: int = 0  # short-term traces looked at
+    distilled: int = 0  # successful runs taken into long-term memory
+    new: list[str] = field(default_factory=list)  # long-term traces (and versions) written
+    updated: list[str] = field(default_factory=list)  # long-term traces whose record grew
+    promoted: list[str] = field(default_factory=list)  # memory_log.md entries appended
+    pruned: list[str] = field(default_factory=list)  # short-term traces deleted
+    library_updated: bool = False
+    commit: str | None = None
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    sources: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
+    staged: list[str] = field(default_factory=list, repr=False)  # pruned paths git must drop
+
+    @property
+    def message(self) -> str:
+        return f"memory consolidate: {len(self.new)} new, {len(self.updated)} updated"
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated or self.promoted or self.pruned
+                    or self.library_updated)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k not in ("sources", "staged")}
+        data["message"] = self.message
+        return data
+
+
+def _rel(ws: Workspace, path: Path) -> str:
+    return path.relative_to(ws.root).as_posix()
+
+
+def _projects(ws: Workspace, project: Project | str | None) -> list[Project]:
+    if project is None:
+        return ws.projects()
+    proj = project if isinstance(project, Project) else ws.project(project)
+    if not proj.exists():
+        raise WorkspaceError(f"no project named {proj.name!r}",
+                             hint="see the projects/ folder of the workspace")
+    return [proj]
+
+
+def consolidate(ws: Workspace, project: Project | str | None = None, *, summarize: bool = False,
+                runtime: str | None = None, model: str | None = None,
+                runtime_options: dict | None = None,
+                emit: Callable | None = None) -> ConsolidationReport:
+    """Consolidate one project's memory (all projects when None). Deterministic; see the module
+    docstring. With `summarize`, a model runtime must be available (checked first: nothing is
+    done when it is not)."""
+    projects = _projects(ws, project)
+    if summarize:
+        check_runtime(ws, projects[0].name if projects else None, runtime, model,
+                      runtime_options or {})
+    report = ConsolidationReport([p.name for p in projects])
+    with memory_lock(ws.root):
+        for proj in projects:
+            _distil(ws, proj, report, keep_texts=summarize)
+        _promote(ws, report)
+        _refresh_library(ws, report)
+        for proj in projects:
+            _prune(ws, proj, report)
+        _reset_counters(ws, [p.name for p in projects])
+        if ws.config.memory.commit and report.changed:
+            report.commit = _commit(ws, report, projects)
+    if summarize:
+        for proj in projects:
+            if report.sources.get(proj.name):
+                report.summaries.append(
+                    _summarize(ws, proj, report.sources[proj.name], runtime, model,
+                               runtime_options or {}, emit or (lambda _e: None)))
+    return report
+
+
+# ---------------------------------------------------------------- gamma -> beta
+
+
+def _read_short_term(path: Path, meta: dict[str, Any]) -> tuple[Trace, str]:
+    """A short-term trace whose frontmatter was already read, and its text. (read_trace would
+    parse the frontmatter again, with the pure-Python YAML loader: ~8x slower, which shows
+    once there are thousands of traces.)"""
+    from llmunix.trace import parse_body
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TraceError(f"cannot read trace: {exc}", path=path) from exc
+    end = text.find("\n---\n", 3) if text.startswith("---\n") else -1
+    if end < 0:
+        raise TraceError("not a trace: no frontmatter", path=path)
+    steps, result = parse_body(text[end + 5:])
+    return Trace(path, meta, steps, result), text
+
+
+@dataclass
+class _Learned:
+    """One long-term trace being written or updated in this consolidation."""
+
+    path: Path
+    meta: dict[str, Any]
+    body: str | None  # None: new file, rendered from `trace`
+    trace: lt.LongTermTrace | None = None
+    steps_key: tuple | None = None
+
+
+def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
+            keep_texts: bool) -> None:
+    files = lt.learned_files(project.long_term_dir)
+    known: set[str] = set()
+    latest: dict[str, lt.LearnedFile] = {}
+    taken: dict[str, str] = {}
+    for f in files:
+        known.update(str(t) for t in f.meta.get("source_traces") or [])
+        taken[lt.slug_of(f.path)] = f.signature
+        if f.signature not in latest or f.version > latest[f.signature].version:
+            latest[f.signature] = f
+    touched: dict[str, _Learned] = {}  # signature -> its newest version, as edited now
+    to_write: dict[Path, _Learned] = {}
+    new_paths: list[Path] = []
+    updated_paths: set[Path] = set()
+    for path in find_traces(project.short_term_dir):
+        report.considered += 1
+        if path.stem in known:
+            continue
+        try:
+            meta = read_frontmatter(path)
+        except TraceError:
+            continue
+        trace_id = str(meta.get("trace_id") or path.stem)
+        if trace_id in known or meta.get("status") != "success" or \
+                meta.get("mode") == "follower":
+            continue
+        try:
+            trace, text = _read_short_term(path, meta)
+            steps = lt.steps_from_trace(trace)
+        except TraceError:
+            continue
+        goal = str(meta.get("goal", ""))
+        signature = goal_signature(goal)
+        if not signature or not any(s.kind == "tool" for s in steps):
+            continue
+        report.distilled += 1
+        known.add(trace_id)
+        if keep_texts:
+            report.sources.setdefault(project.name, []).append((path.name, text))
+        current = touched.get(signature) or _open_latest(latest.get(signature))
+        key = lt.fingerprint(steps)
+        when = str(meta.get("finished_at") or meta.get("started_at") or lt.now_iso())
+        if current is not None and current.steps_key == key:
+            lt.apply_uses(current.meta, 1, 0, when)
+            current.meta["source_traces"] = [*current.meta.get("source_traces", []), trace_id]
+            touched[signature] = to_write[current.path] = current
+            if current.body is not None:
+                updated_paths.add(current.path)
+            continue
+        previous = current.path if current else latest[signature].path \
+            if signature in latest else None  # (the latest may be unreadable: never reuse it)
+        slug = lt.slug_of(previous) if previous else lt.new_slug(goal, signature, taken)
+        version = int(current.meta.get("version", 1)) + 1 if current else \
+            latest[signature].version + 1 if signature in latest else 1
+        taken[slug] = signature
+        target = project.long_term_dir / lt.file_name(slug, version)
+        while target.exists() or target in to_write:
+            version += 1
+            target = project.long_term_dir / lt.file_name(slug, version)
+        learned = _new_learned(target, trace, steps, signature, version, project.name)
+        learned.steps_key = key
+        touched[signature] = to_write[target] = learned
+        new_paths.append(target)
+    for learned in to_write.values():
+        _write(ws, learned)
+    report.new += [_rel(ws, p) for p in new_paths]
+    report.updated += sorted(_rel(ws, p) for p in updated_paths if p not in new_paths)
+
+
+def _open_latest(found: lt.LearnedFile | None) -> _Learned | None:
+    if found is None:
+        return None
+    try:
+        text = found.path.read_text(encoding="utf-8")
+        trace = lt.parse(text, found.path)
+    except (OSError, UnicodeDecodeError, TraceError):
+        return None
+    _meta, body = split_frontmatter(text, found.path)
+    return _Learned(found.path, dict(trace.meta), body, trace, lt.fingerprint(trace.steps))
+
+
+def _new_learned(target: Path, trace: Trace, steps: list[lt.LongTermStep], signature: str,
+                 version: int, project: str) -> _Learned:
+    m = trace.meta
+    tools = sorted({s.tool for s in steps if s.kind == "tool"})
+    agents = sorted({s.agent for s in steps} | {str(m.get("agent", ""))} - {""})
+    used = {f"agent:{a}" for a in agents} | {f"tool:{t}" for t in tools}
+    specs = {k: v for k, v in (m.get("specs") or {}).items() if k in used}
+    risk = "high" if "Bash" in tools else "medium" if set(tools) - {"Read", "Glob", "Grep"} \
+        else "low"
+    started = str(m.get("started_at") or lt.now_iso())
+    meta: dict[str, Any] = {
+        "trace_id": target.stem,
+        "goal": str(m.get("goal", "")),
+        "goal_signature": signature,
+        "status": "active",
+        "confidence": 0.0,
+        "success_rate": 0.0,
+        "usage_count": 0,
+        "success_count": 0,
+        "failure_count": 0,
+        "consecutive_failures": 0,
+        "created_at": started,
+        "last_used": started,
+        "version": version,
+        "source_traces": [trace.trace_id],
+        "project": project,
+        "agent": str(m.get("agent", "")),
+        "runtime": str(m.get("runtime", "")),
+        "model": str(m.get("model", "")),
+        "estimated_cost": float(m.get("cost_usd", 0.0) or 0.0),
+        "estimated_time_secs": float(m.get("duration_s", 0.0) or 0.0),
+        "metadata": {
+            "learned_by": str(m.get("runtime", "")),
+            "learned_mode": str(m.get("mode", "")),
+            "tools": tools,
+            "agents": agents,
+            "steps": len(steps),
+            "tool_calls": sum(1 for s in steps if s.kind == "tool"),
+            "delegations": sum(1 for s in steps if s.kind == "subagent start"),
+            "requires_internet": bool(NETWORK_TOOLS & set(tools)),
+            "risk_level": risk,
+            "specs": specs,
+            "consolidated_by": f"llmunix {__version__}",
+        },
+    }
+    lt.apply_uses(meta, 1, 0, str(m.get("finished_at") or started))
+    learned = lt.LongTermTrace(target, meta, meta["goal"], steps, trace.result)
+    return _Learned(target, meta, None, learned)
+
+
+def _write(ws: Workspace, learned: _Learned) -> None:
+    if learned.body is None:
+        assert learned.trace is not None
+        text = lt.render(learned.meta, learned.trace.goal, learned.trace.steps,
+                         learned.trace.result)
+    else:
+        text = dump_frontmatter(learned.meta) + learned.body
+    learned.path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(learned.path, text, ws.root)
+
+
+# ---------------------------------------------------------------- beta -> alpha
+
+
+def _promote(ws: Workspace, report: ConsolidationReport) -> None:
+    by_signature: dict[str, dict[str, list[lt.LearnedFile]]] = {}
+    for proj in ws.projects():
+        for f in lt.learned_files(proj.long_term_dir):
+            if f.meta.get("status") == "demoted" or int(f.meta.get("success_count", 0)) < 1:
+                continue
+            by_signature.setdefault(f.signature, {}).setdefault(proj.name, []).append(f)
+    proven = {s: p for s, p in by_signature.items() if len(p) >= ALPHA_PROJECTS}
+    if not proven:
+        return
+    path = ws.memory_log_path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = "# Memory log (alpha tier)\n\n## Entries\n"
+    entries = []
+    for signature in sorted(proven):
+        if f"(signature: {signature})" in text:
+            continue
+        entries.append(_alpha_entry(signature, proven[signature]))
+        report.promoted.append(entries[-1].split("\n", 1)[0][3:])
+    if not entries:
+        return
+    text = text.replace("\n_None yet._\n", "\n", 1).rstrip("\n") + "\n\n" + "\n\n".join(entries)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text + "\n", ws.root)
+
+
+def _alpha_entry(signature: str, projects: dict[str, list[lt.LearnedFile]]) -> str:
+    files = [f for name in sorted(projects) for f in projects[name]]
+    best = max(files, key=lambda f: (int(f.meta.get("success_count", 0)), f.version))
+    goal = " ".join(str(best.meta.get("goal", "")).split())
+    heading = " ".join(goal.split()[:10])
+    try:
+        tools = [s.tool for s in lt.load_long_term(best.path).steps if s.kind == "tool"]
+    except TraceError:
+        tools = list(best.meta.get("metadata", {}).get("tools", []))
+    chain = " → ".join(tools[:8]) + (" → …" if len(tools) > 8 else "")
+    successes = sum(int(f.meta.get("success_count", 0)) for f in files)
+    uses = sum(int(f.meta.get("usage_count", 0)) for f in files)
+    score = 0.99 if successes >= 20 and uses and successes / uses >= 0.95 else 0.9
+    goal_text = goal if len(goal) <= 120 else goal[:119] + "…"
+    return "\n".join([
+        f"## {heading}",
+        f"- pattern: when a goal reads like \"{goal_text}\" (signature: {signature}), replay "
+        f"its learned steps: {chain}",
+        f"- evidence: traces {', '.join(f.path.stem for f in files)}; "
+        f"projects {', '.join(sorted(projects))}",
+        f"- confidence: {score}",
+        f"- added: {datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
+        "- supersedes: none",
+    ])
+
+
+# ---------------------------------------------------------------- delta, retention, commit
+
+
+def _refresh_library(ws: Workspace, report: ConsolidationReport) -> None:
+    from llmunix import library, registry
+
+    report.library_updated = library.write_smart_library(registry.boot(ws))
+
+
+def _prune(ws: Workspace, project: Project, report: ConsolidationReport) -> None:
+    from llmunix import gitmem
+    from llmunix.trace import _pid_alive
+
+    traces = find_traces(project.short_term_dir)
+    excess = len(traces) - ws.config.memory.keep_short_term
+    if excess <= 0:
+        return
+    tracked = None
+    if ws.config.memory.commit:  # keep what git does not hold yet: pruning must lose nothing
+        tracked = gitmem.tracked_files(ws.root, _rel(ws, project.short_term_dir))
+    tracked_dirs = {t.rsplit("/", 1)[0] for t in tracked or ()}
+    for path in traces[:excess]:
+        rel = _rel(ws, path)
+        if tracked is not None and rel not in tracked:
+            continue
+        try:
+            meta = read_frontmatter(path)
+        except TraceError:
+            meta = {}
+        if meta.get("status") == "running" and _pid_alive(meta.get("pid")):
+            continue
+        path.unlink(missing_ok=True)
+        report.staged.append(rel)
+        sidecar = path.with_suffix("")
+        if sidecar.is_dir():
+            shutil.rmtree(sidecar, ignore_errors=True)
+            if _rel(ws, sidecar) in tracked_dirs:
+                report.staged.append(_rel(ws, sidecar))
+        report.pruned.append(rel)
+
+
+def _commit(ws: Workspace, report: ConsolidationReport, projects: list[Project]) -> str | None:
+    from llmunix import gitmem
+
+    # only what consolidation changed: a concurrent run's trace in short_term/ is its own
+    paths = [_rel(ws, p.long_term_dir) for p in projects
+             if p.long_term_dir.is_dir() and any(p.long_term_dir.iterdir())]
+    paths += [p for p in (_rel(ws, ws.memory_log_path), _rel(ws, ws.smart_library_path))
+              if (ws.root / p).exists()]
+    paths += report.staged
+    body = []
+    if report.promoted:
+        body.append(f"Promoted: {len(report.promoted)} pattern(s) to system/memory_log.md")
+    if report.pruned:
+        body.append(f"Pruned: {len(report.pruned)} short-term trace(s)")
+    message = report.message + ("\n\n" + "\n".join(body) + "\n" if body else "")
+    return gitmem.commit_paths(ws.root, message, paths, create=True)
+
+
+# ---------------------------------------------------------------- every N runs
+
+
+def _state_path(ws: Workspace) -> Path:
+    return ws.root / STATE_DIR / STATE_FILE
+
+
+def _load_state(ws: Workspace) -> dict[str, Any]:
+    try:
+        data = json.loads(_state_path(ws).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_state(ws: Workspace, state: dict[str, Any]) -> None:
+    path = _state_path(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(state, indent=2, sort_keys=True) + "\n", ws.root)
+
+
+def _reset_counters(ws: Workspace, projects: list[str]) -> None:
+    state = _load_state(ws)
+    runs = state.get("runs_since_consolidation") or {}
+    if any(runs.get(p) for p in projects):
+        for p in projects:
+            runs.pop(p, None)
+        state["runs_since_consolidation"] = runs
+        _save_state(ws, state)
+
+
+def maybe_auto_consolidate(ws: Workspace, project: Project | str) -> ConsolidationReport | None:
+    """Count one finished run of `project`; every [memory].auto_consolidate_every runs (0 = off),
+    consolidate that project and return the report (else None). The count lives in
+    .llmunix/memory-state.json and is reset by any consolidation of the project."""
+    every = ws.config.memory.auto_consolidate_every
+    if every <= 0:
+        return None
+    name = project.name if isinstance(project, Project) else project
+    with memory_lock(ws.root):
+        state = _load_state(ws)
+        runs = state.setdefault("runs_since_consolidation", {})
+        runs[name] = int(runs.get(name, 0)) + 1
+        if runs[name] < every:
+            _save_state(ws, state)
+            return None
+        return consolidate(ws, name)
+
+
+# ---------------------------------------------------------------- --summarize
+
+
+def check_runtime(ws: Workspace, project: str | None, runtime: str | None, model: str | None,
+                  runtime_options: dict) -> None:
+    """RuntimeUnavailable, with a clear message, unless a model runtime can run the agent."""
+    from llmunix import runner
+
+    name = runtime or ws.config.run.runtime
+    hint = ("the deterministic part needs no model: run `llmunix memory consolidate` without "
+            "--summarize")
+    if name == "replay":
+        raise RuntimeUnavailable(
+            "--summarize needs a model runtime (claude or openai); replay has no model",
+            hint=hint)
+    request = runner.RunRequest(goal="summarize memory", project=project, agent=SUMMARY_AGENT,
+                                runtime=name, model=model, runtime_options=dict(runtime_options))
+    try:
+        runner.prepare(ws, request)
+    except RuntimeUnavailable as exc:
+        raise RuntimeUnavailable(
+            f"--summarize needs a model runtime, and {name} is not available: {exc.message}",
+            hint=hint) from exc
+
+
+def _summarize(ws: Workspace, project: Project, sources: list[tuple[str, str]],
+               runtime: str | None, model: str | None, runtime_options: dict,
+               emit: Callable) -> dict[str, Any]:
+    """Let the memory consolidation agent read this consolidation's traces and append learnings.
+    The agent may only touch its project's workspace/, so the traces are copied into a staging
+    folder there and its learnings file is moved into memory/long_term/ afterwards."""
+    from llmunix import gitmem, runner
+
+    staging = project.workspace_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "traces").mkdir(parents=True)
+    for name, text in sources:
+        (staging / "traces" / name).write_text(text, encoding="utf-8")
+    learnings = project.long_term_dir / LEARNINGS
+    before = learnings.read_text(encoding="utf-8") if learnings.is_file() else None
+    if before is not None:
+        (staging / LEARNINGS).write_text(before, encoding="utf-8")
+    goal = (f"Consolidate the {len(sources)} execution trace(s) in {STAGING}/traces/ into "
+            f"learnings: append your entries to {STAGING}/{LEARNINGS} (create it with the "
+            "heading `# Learnings` if it does not exist), as your instructions describe. "
+            "Skip traces the file already covers.")
+    request = runner.RunRequest(goal=goal, project=project.name, agent=SUMMARY_AGENT,
+                                runtime=runtime, model=model,
+                                runtime_options=dict(runtime_options))
+    written = None
+    try:
+        outcome = runner.run_goal(ws, request, emit)
+        staged = staging / LEARNINGS
+        after = staged.read_text(encoding="utf-8") if staged.is_file() else None
+        if outcome.status == "success" and after and after != before:
+            atomic_write(learnings, after, ws.root)
+            written = _rel(ws, learnings)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if ws.config.memory.commit:
+        with contextlib.suppress(LlmunixError):  # on disk anyway; the next commit takes them
+            gitmem.commit_paths(ws.root, f"memory summarize: {project.name} "
+                                f"({outcome.trace_id})",
+                                [_rel(ws, project.long_term_dir), _rel(ws, project.workspace_dir)],
+                                create=True)
+    return {"project": project.name, "trace_id": outcome.trace_id, "status": outcome.status,
+            "learnings": written}

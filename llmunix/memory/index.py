@@ -1,0 +1,497 @@
+"""Finding things in memory: a BM25 index of every tier, cached on disk, and goal matching.
+
+Entries indexed, by tier:
+- gamma: each short-term trace (its goal; context: status, mode, goal);
+- beta: each long-term trace (its goal) and each `## ` section of other notes in long_term/;
+- alpha: each entry (`## ` section under `## Entries`) of system/memory_log.md;
+- delta: each row of the tables of system/SmartLibrary.md (agents, tools, learned traces).
+
+The index lives in `.llmunix/memory-index.sqlite` (a cache: git ignores it, deleting it is
+safe). A query does not re-read memory: it stats the few memory folders and re-reads only the
+files of a folder whose mtime changed (every trace write ends with a create or a rename, which
+changes its folder's mtime), comparing each file's mtime and size with what was indexed.
+A folder or file changed within the last RACY_S seconds is re-checked on the next query, since
+filesystem timestamps are coarse (the "racy" case git also guards against).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmunix.errors import TraceError
+from llmunix.memory.longterm import LongTermTrace, is_long_term_name, load_long_term
+from llmunix.memory.store import STATE_DIR, read_frontmatter
+from llmunix.memory.text import K1, B, goal_signature, idf, self_score, similarity, terms
+from llmunix.workspace import Project, Workspace
+
+INDEX_FILE = "memory-index.sqlite"
+_TABLES = ("dirs", "files", "docs", "postings", "goal_df", "stats")
+SCHEMA_VERSION = 2
+RACY_S = 2.0
+TIER_ORDER = {"beta": 0, "alpha": 1, "delta": 2, "gamma": 3}
+SYSTEM_FILES = {"system/memory_log.md": "alpha", "system/SmartLibrary.md": "delta"}
+
+# postings carry the document's length, tier and project so a query reads one contiguous
+# range of the (term, doc) key per term and never joins; goal_df holds, per word, how many
+# distinct goal signatures use it (for goal matching), recomputed when a trace changes.
+_SCHEMA = """
+CREATE TABLE dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER);
+CREATE TABLE files (path TEXT PRIMARY KEY, dir TEXT, mtime_ns INTEGER, size INTEGER);
+CREATE INDEX files_dir ON files(dir);
+CREATE TABLE docs (id INTEGER PRIMARY KEY, path TEXT, line INTEGER, tier TEXT, project TEXT,
+                   kind TEXT, title TEXT, context TEXT, signature TEXT, status TEXT,
+                   version INTEGER, length INTEGER);
+CREATE INDEX docs_path ON docs(path);
+CREATE INDEX docs_match ON docs(tier, kind, project);
+CREATE TABLE postings (term TEXT, doc INTEGER, tf INTEGER, len INTEGER, tier TEXT,
+                       project TEXT, PRIMARY KEY (term, doc)) WITHOUT ROWID;
+CREATE INDEX postings_doc ON postings(doc);
+CREATE TABLE goal_df (word TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;
+CREATE TABLE stats (key TEXT PRIMARY KEY, value REAL);
+"""
+
+
+@dataclass(frozen=True)
+class Hit:
+    tier: str
+    score: float
+    path: str  # workspace-relative
+    line: int
+    kind: str  # trace | note | pattern | agent | tool | learned trace
+    project: str  # "" for system-wide entries
+    title: str
+    context: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Match:
+    score: float  # 1.0 for an exact goal signature, else normalized BM25 (at most 0.99)
+    trace: LongTermTrace
+    path: Path
+    exact: bool
+
+
+@dataclass
+class _Doc:
+    line: int
+    kind: str
+    title: str
+    context: str
+    words: list[str]
+    signature: str = ""
+    status: str = ""
+    version: int = 0
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _sections(text: str, start_after: str | None = None) -> list[tuple[int, str, str]]:
+    """(line, heading, text) of each `## ` section outside code fences."""
+    out: list[tuple[int, str, str]] = []
+    lines = text.split("\n")
+    fence = ""
+    started = start_after is None or start_after not in lines
+    current: list | None = None
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fence = "" if fence and stripped.startswith(fence) else (fence or stripped[:3])
+        if not fence and line.startswith("## "):
+            if not started:
+                started = line == start_after
+                continue
+            current = [number, line[3:].strip(), []]
+            out.append(current)  # type: ignore[arg-type]
+        elif current is not None:
+            current[2].append(line)
+    return [(n, h, "\n".join(body)) for n, h, body in out]
+
+
+def _docs_for(path: Path, tier: str, rel: str) -> list[_Doc]:
+    """The entries one memory file contributes to the index."""
+    name = path.name
+    if tier == "gamma":
+        meta = read_frontmatter(path)
+        goal = str(meta.get("goal", ""))
+        status = str(meta.get("status", ""))
+        context = f"{status} · {meta.get('mode', '')} · {goal}"
+        return [_Doc(1, "trace", goal, _one_line(context), terms(goal), goal_signature(goal),
+                     status)]
+    if tier == "beta" and is_long_term_name(name):
+        meta = read_frontmatter(path)
+        goal = str(meta.get("goal", ""))
+        status = str(meta.get("status", "active"))
+        version = int(meta.get("version", 1) or 1)
+        context = (f"v{version} · {status} · confidence {float(meta.get('confidence', 0)):.2f}"
+                   f" · used {meta.get('usage_count', 0)}x · {goal}")
+        signature = str(meta.get("goal_signature") or goal_signature(goal))
+        return [_Doc(1, "trace", goal, _one_line(context), terms(goal), signature, status,
+                     version)]
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if tier == "delta":
+        return _library_rows(text)
+    kind = "pattern" if tier == "alpha" else "note"
+    docs = []
+    for line, heading, body in _sections(text, "## Entries" if tier == "alpha" else None):
+        detail = next((ln[2:] for ln in body.split("\n") if ln.startswith("- pattern:")), "")
+        context = f"{heading} — {detail.removeprefix('pattern:').strip()}" if detail else heading
+        docs.append(_Doc(line, kind, heading, _one_line(context), terms(heading + "\n" + body)))
+    return docs
+
+
+_KINDS = {"agents": "agent", "tools": "tool", "learned traces": "learned trace"}
+
+
+def _library_rows(text: str) -> list[_Doc]:
+    docs: list[_Doc] = []
+    kind, header = "", []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.startswith("## "):
+            kind, header = _KINDS.get(line[3:].strip().lower(), ""), []
+        elif kind and line.startswith("|") and not re.match(r"^\|[-| :]+\|$", line):
+            cells = [c.strip().replace("\\|", "|") for c in
+                     re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            if not header:
+                header = [c.lower() for c in cells]
+                continue
+            row = dict(zip(header, cells, strict=False))
+            name = row.get("name") or row.get("goal") or (cells[0] if cells else "")
+            words = " ".join(row.get(k, "") for k in ("name", "goal", "description", "tools",
+                                                      "project"))
+            about = row.get("description") or row.get("project", "")
+            docs.append(_Doc(number, kind, name, _one_line(f"{kind} {name}: {about}"),
+                             terms(words)))
+    return docs
+
+
+class MemoryIndex:
+    """The on-disk search index of a workspace's memory. Use as a context manager."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.root = ws.root
+        self.path = self.root / STATE_DIR / INDEX_FILE
+        self.db = self._open()
+
+    def __enter__(self) -> MemoryIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._connect(str(self.path))
+        except (OSError, sqlite3.DatabaseError):
+            # an unreadable cache is rebuilt; an unwritable workspace gets one in memory
+            try:
+                self.path.unlink(missing_ok=True)
+                db = self._connect(str(self.path))
+            except (OSError, sqlite3.DatabaseError):
+                db = self._connect(":memory:")
+        return db
+
+    @staticmethod
+    def _connect(target: str) -> sqlite3.Connection:
+        db = sqlite3.connect(target, timeout=30, isolation_level=None)
+        if target != ":memory:":
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    for table in _TABLES:
+                        db.execute(f"DROP TABLE IF EXISTS {table}")
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return db
+
+    # ------------------------------------------------------------ keeping it fresh
+
+    def _watched(self) -> list[tuple[str, str, str]]:
+        """(folder, tier, project) of every memory folder."""
+        out = []
+        for project in self.ws.projects():
+            rel = project.root.relative_to(self.root).as_posix()
+            out.append((f"{rel}/memory/short_term", "gamma", project.name))
+            out.append((f"{rel}/memory/long_term", "beta", project.name))
+        return out
+
+    def refresh(self) -> int:
+        """Bring the index up to date with the files; returns how many files were re-read."""
+        now = time.time_ns()
+        racy = int(RACY_S * 1e9)
+        stored = dict(self.db.execute("SELECT path, mtime_ns FROM dirs"))
+        changes: list[tuple] = []  # ("file", rel, tier, project, dir, mtime, size) | ("gone", rel)
+        dir_updates: dict[str, int | None] = {}
+        watched = self._watched()
+        for folder, tier, project in watched:
+            try:
+                mtime = os.stat(self.root / folder).st_mtime_ns
+            except OSError:
+                mtime = -1
+            if folder in stored and stored[folder] is not None and stored[folder] == mtime:
+                continue
+            known = {p: (m, s) for p, m, s in self.db.execute(
+                "SELECT path, mtime_ns, size FROM files WHERE dir = ?", (folder,))}
+            seen = set()
+            clean = now - mtime > racy
+            for entry in _scan(self.root / folder):
+                rel = f"{folder}/{entry.name}"
+                seen.add(rel)
+                st = entry.stat()
+                if known.get(rel) != (st.st_mtime_ns, st.st_size):
+                    if now - st.st_mtime_ns <= racy:
+                        clean = False
+                    changes.append(("file", rel, tier, project, folder, st.st_mtime_ns,
+                                    st.st_size, now - st.st_mtime_ns <= racy))
+            changes += [("gone", rel) for rel in known if rel not in seen]
+            dir_updates[folder] = mtime if clean else None
+        live = {f for f, _t, _p in watched} | {"system"}
+        for folder in stored:
+            if folder not in live:
+                changes += [("gone", rel) for (rel,) in self.db.execute(
+                    "SELECT path FROM files WHERE dir = ?", (folder,))]
+                dir_updates[folder] = -2  # forget the folder
+        known_system = {p: (m, s) for p, m, s in self.db.execute(
+            "SELECT path, mtime_ns, size FROM files WHERE dir = 'system'")}
+        for rel, tier in SYSTEM_FILES.items():
+            try:
+                st = os.stat(self.root / rel)
+            except OSError:
+                if rel in known_system:
+                    changes.append(("gone", rel))
+                continue
+            if known_system.get(rel) != (st.st_mtime_ns, st.st_size):
+                changes.append(("file", rel, tier, "", "system", st.st_mtime_ns, st.st_size,
+                                now - st.st_mtime_ns <= racy))
+        if not changes and not dir_updates:
+            return 0
+        self._apply(changes, dir_updates)
+        return sum(1 for c in changes if c[0] == "file")
+
+    def _apply(self, changes: list[tuple], dir_updates: dict[str, int | None]) -> None:
+        parsed = []
+        for change in changes:
+            if change[0] != "file":
+                continue
+            _, rel, tier, project, folder, mtime, size, is_racy = change
+            try:
+                docs = _docs_for(self.root / rel, tier, rel)
+            except (TraceError, OSError, ValueError, TypeError):
+                docs = []  # unreadable: indexed as empty until it changes
+            parsed.append((rel, tier, project, folder, -1 if is_racy else mtime, size, docs))
+        goals_changed = any(not c[1].startswith("system/") for c in changes)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for change in changes:
+                self._forget(change[1])
+            for rel, tier, project, folder, mtime, size, docs in parsed:
+                db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                           (rel, folder, mtime, size))
+                for doc in docs:
+                    counts = Counter(doc.words)
+                    cur = db.execute(
+                        "INSERT INTO docs (path, line, tier, project, kind, title, context, "
+                        "signature, status, version, length) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (rel, doc.line, tier, project, doc.kind, doc.title, doc.context,
+                         doc.signature, doc.status, doc.version, len(doc.words)))
+                    doc_id, length = cur.lastrowid, len(doc.words)
+                    db.executemany("INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?)",
+                                   [(t, doc_id, n, length, tier, project)
+                                    for t, n in counts.items()])
+            for folder, mtime in dir_updates.items():
+                if mtime == -2:
+                    db.execute("DELETE FROM dirs WHERE path = ?", (folder,))
+                else:
+                    db.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?)", (folder, mtime))
+            self._update_stats(goals_changed)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _update_stats(self, goals_changed: bool) -> None:
+        db = self.db
+        n_docs, total = db.execute("SELECT COUNT(*), TOTAL(length) FROM docs").fetchone()
+        stats = {"n_docs": n_docs, "total_len": total}
+        if goals_changed:
+            df: Counter = Counter()
+            n_goals = 0
+            for (sig,) in db.execute("SELECT DISTINCT signature FROM docs WHERE kind = 'trace'"):
+                if sig:
+                    n_goals += 1
+                    df.update(sig.split())
+            db.execute("DELETE FROM goal_df")
+            db.executemany("INSERT INTO goal_df VALUES (?, ?)", df.items())
+            stats["n_goals"] = n_goals
+        db.executemany("INSERT OR REPLACE INTO stats VALUES (?, ?)", stats.items())
+
+    def _stat(self, key: str) -> float:
+        row = self.db.execute("SELECT value FROM stats WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else 0.0
+
+    def _forget(self, rel: str) -> None:
+        self.db.execute("DELETE FROM postings WHERE doc IN (SELECT id FROM docs WHERE path = ?)",
+                        (rel,))
+        self.db.execute("DELETE FROM docs WHERE path = ?", (rel,))
+        self.db.execute("DELETE FROM files WHERE path = ?", (rel,))
+
+    def rebuild(self) -> int:
+        self.db.execute("BEGIN IMMEDIATE")
+        for table in _TABLES:
+            self.db.execute(f"DELETE FROM {table}")
+        self.db.execute("COMMIT")
+        return self.refresh()
+
+    # ------------------------------------------------------------ queries
+
+    def search(self, query: str, *, project: str | None = None, limit: int = 10,
+               tiers: tuple[str, ...] | None = None) -> list[Hit]:
+        """Entries of every tier ranked by normalized BM25 against `query` (best first).
+        With `project`, that project's entries and the system-wide ones."""
+        self.refresh()
+        q = Counter(terms(query))
+        if not q:
+            return []
+        n_docs = int(self._stat("n_docs"))
+        avgdl = self._stat("total_len") / n_docs if n_docs else 1.0
+        marks = ",".join("?" * len(q))
+        df = dict(self.db.execute(
+            f"SELECT term, COUNT(*) FROM postings WHERE term IN ({marks}) GROUP BY term",
+            tuple(q)))
+        if not df:
+            return []
+        best = self_score(q, df, n_docs, avgdl)
+        # BM25 summed by SQLite: one idf per term, tf saturation and length normalization
+        weights = [(t, idf(n_docs, n)) for t, n in df.items()]
+        case = "CASE term " + " ".join("WHEN ? THEN ?" for _ in weights) + " END"
+        where, args = f"term IN ({','.join('?' * len(weights))})", [t for t, _ in weights]
+        if project is not None:
+            where += " AND project IN (?, '')"
+            args.append(project)
+        if tiers:
+            where += f" AND tier IN ({','.join('?' * len(tiers))})"
+            args += list(tiers)
+        rows = self.db.execute(
+            f"SELECT doc, SUM(({case}) * tf * {K1 + 1} / (tf + {K1} * ({1 - B} + {B} * len / ?)))"
+            f" AS s FROM postings WHERE {where} GROUP BY doc ORDER BY s DESC, doc LIMIT ?",
+            (*[x for pair in weights for x in pair], avgdl, *args, limit * 4)).fetchall()
+        scores = {doc: min(1.0, s / best) for doc, s in rows}
+        hits = [Hit(r[3], round(scores[r[0]], 4), r[1], r[2], r[5], r[4], r[6], r[7])
+                for r in self._rows(list(scores))]
+        hits.sort(key=lambda h: (-h.score, TIER_ORDER.get(h.tier, 9), h.path, h.line))
+        return hits[:limit]
+
+    def _rows(self, ids: list[int]):
+        out = []
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            out += self.db.execute(
+                "SELECT id, path, line, tier, project, kind, title, context FROM docs "
+                f"WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+        return out
+
+    def goal_candidates(self, project: str, goal: str) -> list[tuple[float, bool, str]]:
+        """(score, exact, path) of the project's learned traces for `goal`, best first: the
+        newest non-demoted version of each goal signature; an exact signature scores 1.0,
+        others the similarity of the two signatures' words (text.similarity), at most 0.99."""
+        self.refresh()
+        best: dict[str, tuple[int, str]] = {}  # signature -> (version, path)
+        for path, signature, version in self.db.execute(
+            "SELECT path, signature, version FROM docs WHERE tier = 'beta' AND "
+            "kind = 'trace' AND project = ? AND status != 'demoted'", (project,)
+        ):
+            if signature not in best or (version, path) > best[signature]:
+                best[signature] = (version, path)
+        wanted = goal_signature(goal)
+        out = [(1.0, True, best[wanted][1])] if wanted in best else []
+        query = set(wanted.split())
+        related = [sig for sig in best if sig != wanted and query & set(sig.split())]
+        if related:
+            words = sorted(query.union(*(sig.split() for sig in related)))
+            df: dict[str, int] = {}
+            for start in range(0, len(words), 900):
+                chunk = words[start:start + 900]
+                df.update(self.db.execute(
+                    f"SELECT word, n FROM goal_df WHERE word IN ({','.join('?' * len(chunk))})",
+                    chunk))
+            n_goals = int(self._stat("n_goals"))
+            for sig in related:
+                score = similarity(query, sig.split(), df, n_goals)
+                if score > 0:
+                    out.append((min(round(score, 4), 0.99), False, best[sig][1]))
+        out.sort(key=lambda m: (-m[0], not m[1], m[2]))
+        return out
+
+
+def _scan(folder: Path):
+    try:
+        with os.scandir(folder) as it:
+            return [e for e in it if e.name.endswith(".md") and not e.name.startswith(".")
+                    and e.is_file()]
+    except OSError:
+        return []
+
+
+def _project_name(ws: Workspace, project: Project | str | None) -> str:
+    if isinstance(project, Project):
+        return project.name
+    return project or ws.config.run.project
+
+
+def search(ws: Workspace, query: str, *, project: str | None = None, limit: int = 10,
+           reindex: bool = False) -> list[Hit]:
+    """Rank memory entries of every tier against `query` (see MemoryIndex.search). `reindex`
+    rebuilds the index first (for memory files edited in place, which no folder mtime shows)."""
+    with MemoryIndex(ws) as index:
+        if reindex:
+            index.rebuild()
+        return index.search(query, project=project, limit=limit)
+
+
+def match_goal(ws: Workspace, project: Project | str | None, goal: str,
+               limit: int = 5) -> list[Match]:
+    """The project's learned traces that fit `goal`, best first. score: 1.0 when the goal's
+    normalized signature equals the trace's; else the normalized BM25 similarity of the goals
+    (0..0.99). Demoted traces and superseded versions are left out."""
+    name = _project_name(ws, project)
+    with MemoryIndex(ws) as index:
+        found = index.goal_candidates(name, goal)
+    matches = []
+    for score, exact, rel in found:
+        if len(matches) >= limit:
+            break
+        path = ws.root / rel
+        try:
+            trace = load_long_term(path)
+        except TraceError:
+            continue
+        if trace.demoted:  # the index can lag a demotion made this very second
+            continue
+        matches.append(Match(score, trace, path, exact))
+    return matches

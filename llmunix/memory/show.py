@@ -1,0 +1,79 @@
+"""Terminal output of the memory commands (`llmunix log`, `llmunix memory ...`), on the CLI's
+consoles from llmunix.ui. Only the CLI calls these."""
+
+from __future__ import annotations
+
+import sys
+
+from llmunix.ui import out, print_json
+
+
+def _money(cost: float | None) -> str:
+    return "-" if cost is None else f"${cost:.4f}"
+
+
+def print_runs(runs, as_json: bool) -> None:
+    if as_json:
+        print_json([r.to_dict() for r in runs])
+        return
+    if not runs:
+        out.print("no runs in the git history yet")
+        return
+    from rich.table import Table
+
+    table = Table(title="Runs", title_justify="left")
+    for col in ("date", "trace", "goal", "mode", "status", "cost"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        status = r.status + (f" (reverted {r.reverted_by[:8]})" if r.reverted_by else "")
+        table.add_row(r.date.replace("T", " ")[:19], r.trace_id, r.goal, r.mode or "-",
+                      status, _money(r.cost_usd))
+    out.print(table)
+
+
+def print_consolidation(report, as_json: bool) -> None:
+    if as_json:
+        print_json(report.to_dict())
+        return
+    out.print(f"{report.message} ({report.distilled} successful run(s) distilled from "
+              f"{report.considered} short-term trace(s))", markup=False, soft_wrap=True)
+    for rel in report.new:
+        out.print(f"  new      {rel}", markup=False, soft_wrap=True)
+    for rel in report.updated:
+        out.print(f"  updated  {rel}", markup=False, soft_wrap=True)
+    for heading in report.promoted:
+        out.print(f"  promoted to system/memory_log.md: {heading}", markup=False, soft_wrap=True)
+    if report.pruned:
+        out.print(f"  pruned   {len(report.pruned)} short-term trace(s) (kept in git history)",
+                  soft_wrap=True)
+    if report.library_updated:
+        out.print("  system/SmartLibrary.md updated")
+    for s in report.summaries:
+        where = s["learnings"] or "no learnings written"
+        out.print(f"  summary  {s['project']}: run {s['trace_id']} {s['status']}, {where}",
+                  markup=False, soft_wrap=True)
+    out.print(f"  git: {report.commit[:10]}" if report.commit else "  git: nothing to commit")
+
+
+def print_hits(hits, as_json: bool) -> None:
+    if as_json:
+        print_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        out.print("no match in memory")
+        return
+    for h in hits:
+        where = h.path if h.line <= 1 else f"{h.path}:{h.line}"
+        out.print(f"{h.tier:<5}  {h.score:.3f}  {where}", markup=False, soft_wrap=True)
+        out.print(f"       {h.context}", markup=False, style="dim", soft_wrap=True)
+
+
+def print_text(text: str) -> None:
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def print_revert(run, sha: str) -> None:
+    out.print(f"reverted run {run.trace_id} ({run.sha[:10]}): {run.goal}", markup=False,
+              soft_wrap=True)
+    out.print(f"  git: {sha[:10]}")
