@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -88,11 +89,12 @@ def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
             else:
                 # a path with nothing on disk nor in git, or an empty folder, is no error:
                 # callers name the folders a run may have touched
-                wanted = [p for p in paths if (root / p).exists()]
-                wanted += _known(repo, [p for p in paths if p not in wanted])
+                wanted = [p for p in paths if _has_files(root / p)]
+                missing = [p for p in paths if not (root / p).exists()]
+                wanted += _known(repo, missing) if missing else []
                 if wanted:
                     _retry(repo.git.add, "--all", "--", *wanted)
-                spec = ["--", *_known(repo, wanted)] if wanted else []
+                spec = ["--", *wanted] if wanted else []
                 if not spec:
                     if not allow_empty:
                         return None
@@ -107,10 +109,27 @@ def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
             flags = ["--no-verify", "--quiet", "-m", message]
             if allow_empty:
                 flags.append("--allow-empty")
-            _retry(repo.git.commit, *flags, *spec, env=env)
-            return repo.git.rev_parse("HEAD")
+            try:
+                _retry(repo.git.commit, *flags, *spec, env=env)
+            except _git().GitCommandError as exc:
+                if "did not match" not in _stderr(exc) or len(spec) < 2:
+                    raise
+                # a folder holding only ignored files: commit what git knows of them
+                known = _known(repo, spec[1:])
+                if not known and not allow_empty:
+                    return None
+                _retry(repo.git.commit, *flags, *(["--", *known] if known else ["--only"]),
+                       env=env)
+            return repo.head.commit.hexsha  # read from .git, no subprocess
         except _git().GitCommandError as exc:
             raise GitError(f"git failed: {_stderr(exc)}") from exc
+
+
+def _has_files(path: Path) -> bool:
+    """A file, or a folder with a file somewhere below (git does not track empty folders)."""
+    if path.is_file() or path.is_symlink():
+        return True
+    return any(files for _dirpath, _dirs, files in os.walk(path))
 
 
 def _known(repo, paths: list[str]) -> list[str]:

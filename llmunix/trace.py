@@ -24,7 +24,8 @@ from llmunix.errors import TraceError
 from llmunix.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
 
 MAX_INLINE_RESULT = 4_000
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")
 _BULLET_RE = re.compile(r"^- ([a-z_]+): (.*)$")
 _FENCE_OPEN_RE = re.compile(r"^(`{3,})([a-z]*)(?: (\w+))?$")
@@ -51,7 +52,8 @@ def _fence(text: str, info: str) -> str:
 
 
 def _dump_frontmatter(meta: dict[str, Any]) -> str:
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+    text = yaml.dump(meta, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    return "---\n" + text + "---\n"
 
 
 class TraceWriter:
