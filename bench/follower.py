@@ -47,13 +47,15 @@ def main() -> None:
         hello_notes.script(server)
         timed(ws, learner)  # warm-up, and the run that is learned
         consolidate(ws, project)
-        learn_times, follow_times = [], []
+        learn_times, follow_times, learn_loop, follow_loop = [], [], [], []
         for _ in range(ROUNDS):
             hello_notes.script(server)
             elapsed, learned = timed(ws, learner)
             learn_times.append(elapsed)
+            learn_loop.append(learned.duration_s)
             elapsed, followed = timed(ws, follower)
             follow_times.append(elapsed)
+            follow_loop.append(followed.duration_s)
             assert followed.input_tokens == followed.output_tokens == 0
         tokens = learned.input_tokens + learned.output_tokens
         ratio = median(learn_times) / median(follow_times)
@@ -63,7 +65,13 @@ def main() -> None:
         row("follower (replay, no model)", f"{median(follow_times) * 1e3:.1f} ms", "",
             f"{followed.turns} turns, 0 tokens")
         row("tokens saved", "100%" if tokens else "n/a", "goal 100%")
-        row("follower speed-up", f"{ratio:.1f}x", "goal >= 20x")
+        row("follower speed-up, whole run", f"{ratio:.1f}x", "goal >= 20x")
+        loop_ratio = median(learn_loop) / median(follow_loop)
+        row("  of which the loop (model or replay)", f"{median(learn_loop) * 1e3:.1f} ms",
+            "", f"vs {median(follow_loop) * 1e3:.1f} ms: {loop_ratio:.1f}x")
+        fixed = median(follow_times) - median(follow_loop)
+        row("  fixed per-run cost (both modes)", f"{fixed * 1e3:.1f} ms", "",
+            "registry, goal matching, trace, git commit")
         print("With a model that takes 1 s per turn (typical of a hosted model), the learner "
               f"would take ~{median(learn_times) + learned.turns:.1f} s: "
               f"{(median(learn_times) + learned.turns) / median(follow_times):.0f}x the follower.")

@@ -42,7 +42,6 @@ class ReplayStep:
     expected_error: bool = False
     call_id: str = ""
     parent: str = ""
-    deterministic: bool = False  # a tool spec marked `deterministic: true`
 
     def describe(self) -> str:
         if self.kind != "tool":
@@ -62,36 +61,32 @@ class ReplaySource:
     path: Path
 
 
-def steps_from_trace(trace: Trace) -> list[ReplayStep]:
-    steps: list[ReplayStep] = []
-    for s in trace.steps:
-        if s.kind in ("subagent start", "subagent end"):
-            steps.append(ReplayStep(s.number, s.kind, s.agent, call_id=str(s.fields.get(
-                "call_id", "")), parent=str(s.fields.get("parent", ""))))
-        elif s.kind == "tool" and s.fields.get("decision") == "allowed" and \
-                s.tool not in NOT_REPLAYED:
-            try:
-                tool_input = s.input
-            except ValueError as exc:
-                raise TraceError(f"step {s.number}: its input is not valid JSON: {exc}",
-                                 path=trace.path) from exc
-            steps.append(ReplayStep(
-                s.number, "tool", s.agent, s.tool, tool_input, trace.full_result(s),
-                bool(s.fields.get("is_error")), str(s.fields.get("call_id", "")),
-            ))
-    return _drop_empty_delegations(steps)
-
-
-def _drop_empty_delegations(steps: list[ReplayStep]) -> list[ReplayStep]:
-    """A sub-agent start directly followed by its end replays nothing; keep the trace lean."""
+def replay_steps(steps, *, source_numbers: bool = False) -> list[ReplayStep]:
+    """ReplaySteps from the steps of a learned trace (llmunix.memory.LongTermStep), leaving out
+    planning notes and delegations with nothing left to replay. `source_numbers` keeps the step
+    numbers of the short-term trace they came from, so a report names the step in that file."""
     out: list[ReplayStep] = []
-    for step in steps:
-        if (step.kind == "subagent end" and out and out[-1].kind == "subagent start"
-                and out[-1].call_id == step.call_id):
+    for s in steps:
+        number = s.source_step if source_numbers and s.source_step else s.number
+        if s.kind == "tool" and s.tool in NOT_REPLAYED:
+            continue
+        if (s.kind == "subagent end" and out and out[-1].kind == "subagent start"
+                and out[-1].call_id == s.call_id):
             out.pop()
             continue
-        out.append(step)
+        if s.kind == "tool":
+            out.append(ReplayStep(number, "tool", s.agent, s.tool, s.input, s.expected,
+                                  s.is_error, s.call_id))
+        else:
+            out.append(ReplayStep(number, s.kind, s.agent, call_id=s.call_id, parent=s.parent))
     return out
+
+
+def steps_from_trace(trace: Trace) -> list[ReplayStep]:
+    """The replayable steps of a short-term trace: its allowed tool calls in order."""
+    from llmunix.memory.longterm import steps_from_trace as learned_steps
+
+    return replay_steps(learned_steps(trace), source_numbers=True)
 
 
 def load_source(path: Path) -> ReplaySource:
@@ -119,12 +114,14 @@ def _normalize(tool: str, text: str, workspace: Path) -> str:
     return "\n".join(sorted(lines))
 
 
-def check_step(step: ReplayStep, result: ToolResult, workspace: Path) -> str | None:
-    """Why the replayed call differs from the recorded one, or None when it matches."""
+def check_step(step: ReplayStep, result: ToolResult, workspace: Path, *,
+               deterministic: bool = False) -> str | None:
+    """Why the replayed call differs from the recorded one, or None when it matches.
+    `deterministic`: compare the result of a tool spec marked `deterministic: true` too."""
     if result.is_error and not step.expected_error:
         first = (result.output.strip().splitlines() or ["(no output)"])[0]
         return f"it failed where the recorded call succeeded: {first}"
-    if step.tool in COMPARED or step.deterministic:
+    if step.tool in COMPARED or deterministic:
         want = _normalize(step.tool, step.expected, workspace)
         got = _normalize(step.tool, result.output, workspace)
         if want != got:

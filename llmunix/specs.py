@@ -52,8 +52,8 @@ AGENT_KEYS = CLAUDE_CODE_KEYS | LLMUNIX_DIALECT_KEYS | {"llmunix"}
 TOOL_KEYS = frozenset(
     {
         "name", "description", "input", "input_schema", "parameters", "command", "python",
-        "timeout", "tool_name", "component_type", "version", "status", "claude_tools", "category",
-        "mode", "tags", "author", "license", "metadata",
+        "timeout", "deterministic", "tool_name", "component_type", "version", "status",
+        "claude_tools", "category", "mode", "tags", "author", "license", "metadata",
     }
 )
 SCHEMA_TYPES = ("string", "integer", "number", "boolean", "array", "object")
@@ -105,6 +105,7 @@ class ToolSpec(BaseModel):
     python: str | None = None  # "module:function", or a function in `python_source`
     python_source: str | None = None
     timeout_s: float = DEFAULT_TOOL_TIMEOUT_S
+    deterministic: bool = False  # same arguments and files, same output: replays compare it
     body: str = ""
     path: Path
     scope: str = "system"
@@ -373,6 +374,7 @@ class _ToolReader(_Reader):
             description=description,
             input_schema=schema,
             timeout_s=timeout,
+            deterministic=self._deterministic(),
             body=self.doc.body.strip(),
             path=self.doc.path,
             scope=self.scope,
@@ -380,6 +382,13 @@ class _ToolReader(_Reader):
             **fields,
         )
         return spec, self.problems
+
+    def _deterministic(self) -> bool:
+        value = self.meta.get("deterministic", False)
+        if not isinstance(value, bool):
+            self.error("deterministic must be true or false", key="deterministic")
+            return False
+        return value
 
     def _timeout(self) -> float:
         value = self.meta.get("timeout", DEFAULT_TOOL_TIMEOUT_S)

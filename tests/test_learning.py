@@ -158,3 +158,32 @@ def test_repeated_failures_demote_the_trace(demo):
     after = run_cli("run", GOAL, "--project", PROJECT, "--mode", "follower", cwd=demo,
                     env=NO_MODEL)
     assert after.returncode == 1 and "no learned trace matches" in after.stderr
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_replay_compares_tool_specs_marked_deterministic(tmp_path, deterministic):
+    root = tmp_path / "ws"
+    assert run_cli("init", str(root), cwd=tmp_path).returncode == 0
+    project = root / "projects" / "default"
+    (project / "tools" / "show.md").write_text(
+        "---\nname: show\ndescription: Print a file.\ninput:\n  path: string\n"
+        f"command: [cat, '{{path}}']\ndeterministic: {str(deterministic).lower()}\n---\nShows.\n")
+    (project / "agents" / "shower.md").write_text(
+        "---\nname: shower\ndescription: shows files\ntools: show\n---\nShow files.\n")
+    (project / "workspace" / "a.txt").write_text("first\n")
+    with OpenAIServer() as server:
+        from tests.scripted.openai_server import tool_call
+
+        server.enqueue(tool_call("show", {"path": "a.txt"}), "shown")
+        learner = run_cli("run", "show a.txt", "--agent", "shower", "--mode", "learner",
+                          "--runtime", "openai", "--base-url", server.url, "--model", "m",
+                          cwd=root)
+        assert learner.returncode == 0, learner.stderr
+    [trace] = find_traces(project / "memory" / "short_term")
+    (project / "workspace" / "a.txt").write_text("second\n")
+    replay = run_cli("trace", "replay", str(trace), cwd=root, env=NO_MODEL)
+    if deterministic:
+        assert replay.returncode == 1
+        assert "recorded 'first'" in replay.stderr and "'second'" in replay.stderr
+    else:
+        assert replay.returncode == 0, replay.stderr

@@ -174,23 +174,9 @@ class LongTermTrace:
 
     def replay_steps(self):
         """The steps as the follower replays them (llmunix.follower.ReplayStep)."""
-        from llmunix.follower import NOT_REPLAYED, ReplayStep
+        from llmunix.follower import replay_steps
 
-        out: list[ReplayStep] = []
-        for s in self.steps:
-            if s.kind == "tool" and s.tool in NOT_REPLAYED:
-                continue
-            if (s.kind == "subagent end" and out and out[-1].kind == "subagent start"
-                    and out[-1].call_id == s.call_id):
-                out.pop()  # a delegation with nothing left to replay
-                continue
-            if s.kind == "tool":
-                out.append(ReplayStep(s.number, "tool", s.agent, s.tool, s.input, s.expected,
-                                      s.is_error, s.call_id))
-            else:
-                out.append(ReplayStep(s.number, s.kind, s.agent, call_id=s.call_id,
-                                      parent=s.parent))
-        return out
+        return replay_steps(self.steps)
 
 
 # ---------------------------------------------------------------- from a short-term trace

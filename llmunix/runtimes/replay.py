@@ -28,7 +28,9 @@ class ReplayRuntime(Runtime):
                 continue
             result = await session.execute(step.agent, step.tool, step.input,
                                            f"replay-{step.number}")
-            problem = check_step(step, result, session.workspace_dir)
+            spec = session.registry.tools.get(step.tool)
+            problem = check_step(step, result, session.workspace_dir,
+                                 deterministic=bool(spec and spec.deterministic))
             if problem:
                 raise ReplayMismatch(
                     f"{step.describe()} of {self.source.trace_id}: {problem}",
