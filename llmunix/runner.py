@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -158,6 +159,9 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
 
 
 def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
+    if ws.config.memory.commit:
+        # GitPython takes ~60 ms to import; do it while the model works, not after.
+        threading.Thread(target=_warm_git, daemon=True).start()
     registry, agent, runtime = prepare(ws, request)
     project = registry.project
     limits = resolve_limits(ws, request, agent)
@@ -251,6 +255,11 @@ async def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str
         return await asyncio.wait_for(runtime.run(session), timeout=timeout_s)
     except asyncio.TimeoutError:
         raise LimitReached(f"timeout reached ({timeout_s:g} s)") from None
+
+
+def _warm_git() -> None:
+    with contextlib.suppress(Exception):
+        import git  # noqa: F401
 
 
 def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,

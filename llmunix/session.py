@@ -222,9 +222,12 @@ class RunSession:
         input_tokens: int = 0,
         output_tokens: int = 0,
         cache_read_tokens: int = 0,
+        turn: bool = True,
     ) -> None:
-        """Count one model response and its usage. Raises LimitReached past a limit."""
-        self.turns += 1
+        """Count one model response and its usage (`turn=False`: more usage of a response
+        already counted, e.g. its output tokens once it has streamed). Raises LimitReached past
+        a limit."""
+        self.turns += int(turn)
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.cache_read_tokens += cache_read_tokens

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from llmunix.errors import LlmunixError
@@ -24,9 +25,9 @@ def print_json(data: Any) -> None:
 def print_error(exc: LlmunixError) -> None:
     where = exc.location()
     prefix = f"{where}: " if where else ""
-    err.print(f"[bold red]error:[/] {prefix}{exc.message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(prefix + exc.message)}", soft_wrap=True)
     if exc.hint:
-        err.print(f"  [dim]hint:[/] {exc.hint}", soft_wrap=True)
+        err.print(f"  [dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
 
 
 def print_init(report) -> None:

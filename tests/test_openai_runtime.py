@@ -1,14 +1,11 @@
-"""The OpenAI-compatible runtime against the scripted server: llmunix's own tool loop, policy,
-limits, delegation, the text tool protocol and every way a weak model can misbehave."""
+"""What only the OpenAI-compatible runtime does, against the scripted server: several calls in
+one reply, its own delegation rules, the text tool protocol, every way a weak model or a server
+can misbehave, and its settings. The scenarios every runtime shares (file writes, delegation,
+refusals, tool specs, limits, a killed run) are in tests/test_scenarios.py."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -22,44 +19,11 @@ from llmunix.runtimes import text_protocol
 from llmunix.trace import find_traces, read_trace
 from llmunix.workspace import Workspace
 from tests.scripted.openai_server import error, raw, reply, text, tool_call
-from tests.support import LLMUNIX, agent_text, new_workspace, run_cli, write_spec
+from tests.support import agent_text, new_workspace, run_cli, write_spec
 
 WRITER_BODY = "You are the writer. WRITER-MARKER."
 SCRIBE_BODY = "You are the scribe. SCRIBE-MARKER."
 BOSS_BODY = "You are the boss. BOSS-MARKER."
-
-ECHO_TOOL = """---
-name: echo-arg
-description: Echo one argument.
-input:
-  text: {type: string, description: what to print}
-command: ["printf", "%s|", "{text}"]
----
-Echoes.
-"""
-
-ADD_TOOL = """---
-name: add
-description: Add two integers.
-input:
-  a: integer
-  b: {type: integer, default: 10}
-python: add
----
-```python
-def add(a, b):
-    return {"sum": a + b}
-```
-"""
-
-SHOUT_TOOL = """---
-name: shout
-description: Rewrite a text in capitals.
-input:
-  text: {type: string}
----
-SHOUT-MARKER. Rewrite the text you are given in capital letters.
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -83,10 +47,6 @@ def ws(tmp_path):
                                                           body=SCRIBE_BODY))
     write_spec(project.agents_dir, "boss.md", agent_text("boss", tools="Agent, Read",
                                                         body=BOSS_BODY))
-    write_spec(project.agents_dir, "tooler.md",
-               agent_text("tooler", tools="Read, Bash, echo-arg, add, shout", body="Use tools."))
-    for name, spec in (("echo.md", ECHO_TOOL), ("add.md", ADD_TOOL), ("shout.md", SHOUT_TOOL)):
-        write_spec(project.tools_dir, name, spec)
     return Workspace(base.root)
 
 
@@ -108,10 +68,9 @@ def run(ws: Workspace, server, goal: str = "do the work", agent: str = "writer",
     return outcome, events, read_trace(Path(outcome.trace_path))
 
 
-def cli(ws: Workspace, server, *args: str, agent: str = "writer", goal: str = "do the work",
-        env: dict[str, str] | None = None):
+def cli(ws: Workspace, server, *args: str, agent: str = "writer", goal: str = "do the work"):
     return run_cli("run", goal, "--runtime", "openai", "--base-url", server.url,
-                   "--agent", agent, *args, cwd=ws.root, env=env)
+                   "--agent", agent, *args, cwd=ws.root)
 
 
 def only_trace(ws: Workspace):
@@ -131,58 +90,6 @@ def last_user(server, req) -> str:
 # ---------------------------------------------------------------- the loop
 
 
-def test_file_write_traced_and_what_the_model_was_sent(ws, openai_server):
-    openai_server.enqueue(
-        reply(text("Writing it."), tool_call("Write", {"file_path": "notes/a.txt",
-                                                      "content": "hello"}, id="call_w"),
-              usage={"prompt_tokens": 100, "completion_tokens": 20}),
-        "Wrote notes/a.txt.",
-    )
-    outcome, events, trace = run(ws, openai_server, goal="write a note")
-    openai_server.assert_script_used()
-    assert outcome.status == "success" and outcome.exit_code == 0
-    assert outcome.result == "Wrote notes/a.txt."
-    assert (files(ws) / "notes/a.txt").read_text() == "hello"
-
-    assert trace.meta["runtime"] == "openai" and trace.meta["status"] == "success"
-    assert trace.meta["turns"] == 2
-    assert trace.meta["input_tokens"] == 110 and trace.meta["output_tokens"] == 25
-    assert [(s.kind, s.agent) for s in trace.steps] == [
-        ("assistant", "writer"), ("tool", "writer"), ("assistant", "writer")]
-    step = trace.tool_steps()[0]
-    assert step.tool == "Write" and step.fields["decision"] == "allowed"
-    assert step.fields["call_id"] == "call_w" and step.fields["is_error"] is False
-    assert step.input == {"file_path": "notes/a.txt", "content": "hello"}
-    assert trace.result == "Wrote notes/a.txt."
-    assert any(isinstance(e, ToolCalled) and e.tool == "Write" for e in events)
-
-    first, second = openai_server.model_requests()
-    assert openai_server.system_prompt(first) == WRITER_BODY
-    assert sorted(openai_server.tool_names(first)) == ["Read", "Write"]
-    assert first.body["stream"] is True and first.body["stream_options"]["include_usage"]
-    assert first.body["model"] == "llama3.2"
-    assert openai_server.messages(first)[-1] == {"role": "user", "content": "write a note"}
-    (result,) = openai_server.tool_results(second)
-    assert result["tool_call_id"] == "call_w"
-    assert result["content"].startswith("Wrote 5 bytes")
-
-
-def test_file_write_as_a_real_subprocess(ws, openai_server):
-    openai_server.enqueue(tool_call("Write", {"file_path": "out.md", "content": "# Hi\n"}),
-                          "All written.")
-    key = "sk-local-test-key-1234"
-    result = cli(ws, openai_server, "--model", "my-local-model", env={"OPENAI_API_KEY": key})
-    assert result.returncode == 0, result.stderr
-    assert openai_server.model_requests()[0].headers["authorization"] == f"Bearer {key}"
-    assert result.stdout.strip().endswith("All written.")
-    assert (files(ws) / "out.md").read_text() == "# Hi\n"
-    trace = only_trace(ws)
-    assert trace.status == "success" and trace.meta["model"] == "my-local-model"
-    assert [s.tool for s in trace.tool_steps()] == ["Write"]
-    assert openai_server.model_requests()[0].body["model"] == "my-local-model"
-    assert key not in trace.path.read_text()
-
-
 def test_several_calls_in_one_reply_run_in_order(ws, openai_server):
     openai_server.enqueue(
         reply(tool_call("Write", {"file_path": "a.txt", "content": "first"}),
@@ -196,41 +103,6 @@ def test_several_calls_in_one_reply_run_in_order(ws, openai_server):
     results = openai_server.tool_results(openai_server.model_requests()[1])
     assert "first" in results[1]["content"]
     assert (files(ws) / "a.txt").read_text() == "second"
-
-
-def test_delegation_to_a_markdown_subagent_is_nested_in_the_trace(ws, openai_server):
-    openai_server.enqueue(
-        tool_call("Write", {"file_path": "poem.txt", "content": "roses"}), "scribe: poem written",
-        when="SCRIBE-MARKER",
-    )
-    openai_server.enqueue(
-        tool_call("Agent", {"subagent_type": "scribe", "prompt": "Write poem.txt",
-                            "description": "write poem"}, id="call_agent"),
-        "The scribe wrote the poem.",
-    )
-    outcome, _, trace = run(ws, openai_server, agent="boss")
-    openai_server.assert_script_used()
-    assert outcome.status == "success" and outcome.result == "The scribe wrote the poem."
-    assert (files(ws) / "poem.txt").read_text() == "roses"
-    assert [(s.kind, s.agent) for s in trace.steps] == [
-        ("subagent start", "scribe"), ("tool", "scribe"), ("assistant", "scribe"),
-        ("subagent end", "scribe"), ("assistant", "boss")]
-    start, write, _, end, _ = trace.steps
-    assert start.fields["parent"] == "boss" and start.fields["call_id"] == "call_agent"
-    assert start.blocks["prompt"] == "Write poem.txt"
-    assert write.tool == "Write" and write.fields["decision"] == "allowed"
-    assert end.blocks["result"] == "scribe: poem written"
-
-    boss1, scribe1, scribe2, boss2 = openai_server.model_requests()
-    assert openai_server.system_prompt(boss1) == BOSS_BODY
-    assert sorted(openai_server.tool_names(boss1)) == ["Agent", "Read"]
-    agent_tool = next(t for t in boss1.body["tools"] if t["function"]["name"] == "Agent")
-    assert "scribe" in agent_tool["function"]["parameters"]["properties"]["subagent_type"]["enum"]
-    assert openai_server.system_prompt(scribe1) == SCRIBE_BODY
-    assert openai_server.tool_names(scribe1) == ["Write"]
-    assert openai_server.messages(scribe1)[-1]["content"] == "Write poem.txt"
-    assert openai_server.tool_results(scribe2)[0]["content"].startswith("Wrote")
-    assert openai_server.tool_results(boss2)[0]["content"] == "scribe: poem written"
 
 
 def test_unknown_subagent_is_a_tool_error(ws, openai_server):
@@ -259,163 +131,6 @@ def test_subagent_own_max_turns_end_it_not_the_run(ws, openai_server):
     assert "max turns (1)" in end.blocks["result"]
     fed_back = openai_server.tool_results(openai_server.model_requests()[-1])[0]["content"]
     assert fed_back.startswith("Error: sub-agent scribe stopped")
-
-
-# ---------------------------------------------------------------- the policy gate
-
-
-def _symlink_out(ws: Workspace, outside: Path) -> str:
-    (files(ws) / "link").symlink_to(outside, target_is_directory=True)
-    return "link/escape.txt"
-
-
-@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
-def test_writes_outside_the_workspace_are_refused(ws, openai_server, tmp_path, how):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    path = {"absolute": str(outside / "escape.txt"),
-            "dotdot": "../../../../outside/escape.txt",
-            "symlink": None}[how] or _symlink_out(ws, outside)
-    openai_server.enqueue(tool_call("Write", {"file_path": path, "content": "x"}), "gave up")
-    outcome, _, trace = run(ws, openai_server)
-    assert outcome.status == "success"
-    assert not (outside / "escape.txt").exists()
-    assert not list(outside.iterdir())
-    (step,) = trace.tool_steps()
-    assert step.fields["decision"] == "denied" and step.fields["is_error"] is True
-    assert "outside" in step.fields["reason"]
-    fed_back = openai_server.tool_results(openai_server.model_requests()[1])[0]["content"]
-    assert fed_back.startswith("Error: Write refused")
-
-
-def test_denied_command_is_refused(ws, openai_server, tmp_path):
-    marker = tmp_path / "ran"
-    openai_server.enqueue(tool_call("Bash", {"command": f"sudo touch {marker}"}), "ok")
-    outcome, _, trace = run(ws, openai_server, agent="tooler")
-    assert outcome.status == "success" and not marker.exists()
-    (step,) = trace.tool_steps()
-    assert step.fields["decision"] == "denied"
-    assert "privilege escalation" in step.fields["reason"]
-
-
-def test_denied_command_as_a_real_subprocess(ws, openai_server, tmp_path):
-    marker = tmp_path / "ran"
-    openai_server.enqueue(tool_call("Bash", {"command": f"touch {marker}; sudo ls"}),
-                          tool_call("Bash", {"command": "echo fine"}), "ok")
-    result = cli(ws, openai_server, agent="tooler")
-    assert result.returncode == 0, result.stderr
-    assert not marker.exists()
-    steps = only_trace(ws).tool_steps()
-    assert [s.fields["decision"] for s in steps] == ["denied", "allowed"]
-    assert steps[1].blocks["result"] == "fine"
-
-
-def test_tool_not_listed_for_the_agent_is_refused(ws, openai_server):
-    openai_server.enqueue(tool_call("Write", {"file_path": "a.txt", "content": "x"}), "ok")
-    outcome, _, trace = run(ws, openai_server, agent="tooler")
-    assert outcome.status == "success"
-    assert not (files(ws) / "a.txt").exists()
-    (step,) = trace.tool_steps()
-    assert step.tool == "Write" and step.fields["decision"] == "denied"
-    assert "may only use" in step.fields["reason"]
-    assert "Write" not in openai_server.tool_names(openai_server.model_requests()[0])
-
-
-# ---------------------------------------------------------------- tool specs
-
-
-def test_command_python_and_prompt_tool_specs_run(ws, openai_server):
-    openai_server.enqueue("SHOUTED: HELLO", when="SHOUT-MARKER")
-    openai_server.enqueue(
-        reply(tool_call("echo-arg", {"text": "hi; touch pwned"}), tool_call("add", {"a": 5}),
-              tool_call("shout", {"text": "hello"})),
-        "tools done",
-    )
-    outcome, _, trace = run(ws, openai_server, agent="tooler")
-    openai_server.assert_script_used()
-    assert outcome.status == "success"
-    assert not (files(ws) / "pwned").exists()
-    first, prompt_call, last = openai_server.model_requests()
-    assert sorted(openai_server.tool_names(first)) == ["Bash", "Read", "add", "echo-arg",
-                                                       "shout"]
-    echo = next(t for t in first.body["tools"] if t["function"]["name"] == "echo-arg")
-    assert echo["function"]["parameters"]["properties"]["text"]["type"] == "string"
-    assert openai_server.system_prompt(prompt_call).startswith("SHOUT-MARKER")
-    assert json.loads(openai_server.messages(prompt_call)[-1]["content"]) == {"text": "hello"}
-    assert "tools" not in prompt_call.body
-    results = [r["content"] for r in openai_server.tool_results(last)]
-    assert results[0] == "hi; touch pwned|"
-    assert json.loads(results[1]) == {"sum": 15}
-    assert results[2] == "SHOUTED: HELLO"
-    steps = trace.tool_steps()
-    assert [s.tool for s in steps] == ["echo-arg", "add", "shout"]
-    assert all(s.fields["decision"] == "allowed" and s.fields.get("spec_hash") for s in steps)
-    assert trace.meta["turns"] == 3  # the prompt tool's model call counts
-
-
-def test_tool_spec_with_bad_arguments_is_an_error_result(ws, openai_server):
-    openai_server.enqueue(tool_call("add", {"a": "five"}), "ok")
-    outcome, _, trace = run(ws, openai_server, agent="tooler")
-    assert outcome.status == "success"
-    (step,) = trace.tool_steps()
-    assert step.fields["is_error"] is True and "integer" in step.blocks["result"]
-
-
-# ---------------------------------------------------------------- limits
-
-
-def test_max_turns_stops_the_run(ws, openai_server):
-    openai_server.enqueue(*[tool_call("Read", {"file_path": f"f{i}.txt"}) for i in range(3)])
-    outcome, _, trace = run(ws, openai_server, max_turns=2)
-    assert outcome.status == "stopped" and outcome.exit_code == 3
-    assert "max turns reached (2)" in outcome.reason
-    assert trace.status == "stopped" and len(trace.tool_steps()) == 2
-
-
-def test_max_turns_as_a_real_subprocess(ws, openai_server):
-    openai_server.enqueue(*[tool_call("Read", {"file_path": f"f{i}.txt"}) for i in range(3)])
-    result = cli(ws, openai_server, "--max-turns", "2")
-    assert result.returncode == 3, result.stderr
-    assert only_trace(ws).status == "stopped"
-
-
-def test_budget_from_the_price_table_stops_the_run(ws, openai_server):
-    ws = configure(ws, '\n[prices]\n"priced-model" = { input = 1000.0, output = 1000.0 }\n')
-    usage = {"prompt_tokens": 10, "completion_tokens": 5}  # $0.015 a turn at these prices
-    openai_server.enqueue(*[reply(tool_call("Read", {"file_path": f"f{i}"}), usage=usage)
-                            for i in range(3)])
-    result = cli(ws, openai_server, "--model", "priced-model", "--budget", "0.02")
-    assert result.returncode == 3, result.stderr
-    trace = only_trace(ws)
-    assert trace.status == "stopped" and "budget reached" in trace.meta["reason"]
-    assert trace.meta["turns"] == 2 and trace.meta["cost_usd"] == pytest.approx(0.03)
-
-
-def test_killed_run_leaves_a_readable_trace(ws, openai_server):
-    openai_server.enqueue(tool_call("Write", {"file_path": "a.txt", "content": "x"}),
-                          reply("never seen", delay=60))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
-    proc = subprocess.Popen(
-        [LLMUNIX, "run", "go", "--runtime", "openai", "--base-url", openai_server.url,
-         "--agent", "writer"], cwd=ws.root, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        folder = ws.project("default").short_term_dir
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the Write step is on disk
-            paths = find_traces(folder)
-            if paths and "· tool · writer" in paths[0].read_text(encoding="utf-8"):
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    trace = only_trace(ws)
-    assert trace.status == "interrupted"
-    assert [s.tool for s in trace.tool_steps()] == ["Write"]
 
 
 # ---------------------------------------------------------------- weak models

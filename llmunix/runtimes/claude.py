@@ -131,6 +131,9 @@ class ClaudeRuntime(Runtime):
             # Sub-agents otherwise run in the background: the orchestrator would be told
             # "launched" and go on without the result it is meant to check.
             env={"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1"},
+            # Stream events carry each response's final output tokens, which the budget needs
+            # while the run goes (an AssistantMessage only has the count at the stream's start).
+            include_partial_messages=True,
         )
 
     def _gate(self, session: RunSession):
@@ -198,7 +201,8 @@ class ClaudeRuntime(Runtime):
         return stream.result
 
     def _count_turn(self, session: RunSession, message: Any) -> None:
-        # The CLI emits one AssistantMessage per content block; usage belongs to the response.
+        # The CLI emits one AssistantMessage per content block; usage belongs to the response,
+        # which the main agent's stream events may already have counted.
         key = message.message_id or str(id(message))
         if key in self._seen_messages:
             return
@@ -228,14 +232,54 @@ class _Stream:
 
     def handle(self, message: Any) -> None:
         sdk = self.sdk
-        if isinstance(message, sdk.AssistantMessage):
+        if isinstance(message, sdk.StreamEvent):
+            self._stream_event(message)
+        elif isinstance(message, sdk.AssistantMessage):
             self._assistant(message)
         elif isinstance(message, sdk.UserMessage) and isinstance(message.content, list):
+            self._subagent_final_turn(getattr(message, "tool_use_result", None))
             for block in message.content:
                 if isinstance(block, sdk.ToolResultBlock):
                     self._tool_result(block)
         elif isinstance(message, sdk.ResultMessage):
             self._result(message)
+
+    def _stream_event(self, message: Any) -> None:
+        """The main agent's responses, counted as they stream: the turn and its input tokens at
+        the start, its output tokens at the end."""
+        if message.parent_tool_use_id:
+            return
+        event = message.event or {}
+        kind = event.get("type")
+        if kind == "message_start":
+            msg = event.get("message") or {}
+            usage = msg.get("usage") or {}
+            self.runtime._seen_messages.add(msg.get("id") or str(id(message)))
+            if msg.get("model") and not self.session.model:
+                self.session.model = msg["model"]
+            self.session.model_turn(
+                input_tokens=int(usage.get("input_tokens") or 0),
+                cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+            )
+        elif kind == "message_delta":
+            usage = event.get("usage") or {}
+            self.session.model_turn(output_tokens=int(usage.get("output_tokens") or 0),
+                                    turn=False)
+
+    def _subagent_final_turn(self, result: Any) -> None:
+        """A sub-agent's last response is folded into the Agent tool's result and never
+        streamed; the result's usage is the only record of it."""
+        if not isinstance(result, dict) or not result.get("agentType"):
+            return
+        texts = [b.get("text", "") for b in result.get("content") or [] if isinstance(b, dict)]
+        final = "\n".join(t for t in texts if not t.startswith("<tools-used-before-summary>"))
+        self.session.text(str(result["agentType"]), final)
+        usage = result.get("usage") or {}
+        self.session.model_turn(
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        )
 
     def _assistant(self, message: Any) -> None:
         parent_id = message.parent_tool_use_id or ""
@@ -252,12 +296,20 @@ class _Stream:
                     self.delegations[block.id] = str(block.input.get("subagent_type", ""))
 
     def _result(self, message: Any) -> None:
+        # Per-model totals include sub-agents; `usage` alone covers the main agent only.
+        per_model = list((message.model_usage or {}).values())
         usage = message.usage or {}
+
+        def total(model_key: str, usage_key: str) -> int:
+            if per_model:
+                return sum(int(m.get(model_key) or 0) for m in per_model)
+            return int(usage.get(usage_key) or 0)
+
         self.session.report_totals(
             cost_usd=message.total_cost_usd,
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+            input_tokens=total("inputTokens", "input_tokens"),
+            output_tokens=total("outputTokens", "output_tokens"),
+            cache_read_tokens=total("cacheReadInputTokens", "cache_read_input_tokens"),
         )
         if message.is_error:
             detail = message.result or ", ".join(message.errors or []) or message.subtype
