@@ -95,17 +95,19 @@ def boot(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Read and validate every agent and tool spec; show the system; refresh SmartLibrary.md."""
-    from llmunix import library, registry, ui
+    from llmunix import library, registry, report
 
     ws = _workspace()
     ws.config  # noqa: B018 - boot also validates llmunix.toml
-    report = registry.boot(ws)
-    library.write_smart_library(report)
+    booted = registry.boot(ws)
+    library.write_smart_library(booted)
     if json_out:
-        ui.print_json(ui.boot_to_dict(report))
+        report.print_json(report.boot_to_dict(booted))
     else:
-        ui.print_boot(report)
-    if not report.ok:
+        from llmunix import ui
+
+        ui.print_boot(booted)
+    if not booted.ok:
         raise typer.Exit(1)
 
 
@@ -122,11 +124,12 @@ def agents_list(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the agents in effect."""
-    from llmunix import ui
+    from llmunix import report, ui
 
     reg = _registry(project)
     if json_out:
-        ui.print_json([ui.agent_to_dict(a, reg.workspace.root) for a in reg.agents.values()])
+        report.print_json([report.agent_to_dict(a, reg.workspace.root)
+                           for a in reg.agents.values()])
     else:
         ui.print_agents(reg)
 
@@ -153,11 +156,12 @@ def tools_list(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the tool specs in effect."""
-    from llmunix import ui
+    from llmunix import report, ui
 
     reg = _registry(project)
     if json_out:
-        ui.print_json([ui.tool_to_dict(t, reg.workspace.root) for t in reg.tools.values()])
+        report.print_json([report.tool_to_dict(t, reg.workspace.root)
+                           for t in reg.tools.values()])
     else:
         ui.print_tools(reg)
 

@@ -13,6 +13,7 @@ import ast
 import json
 import re
 import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,8 +72,10 @@ class LlmunixSettings(BaseModel):
     constraints: Constraints = Constraints()
 
 
-class AgentSpec(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class AgentSpec:
+    """A validated agent. Built only by the reader below, which checks every field, so a plain
+    dataclass suffices (boot builds thousands)."""
 
     name: str
     description: str
@@ -82,7 +85,7 @@ class AgentSpec(BaseModel):
     model: str | None = None
     permission_mode: str | None = None
     mcp_servers: Any = None
-    settings: LlmunixSettings = LlmunixSettings()
+    settings: LlmunixSettings = field(default_factory=LlmunixSettings)
     dialect: Literal["claude-code", "llmunix", "edge"] = "claude-code"
     path: Path
     scope: str = "system"
@@ -93,13 +96,14 @@ class AgentSpec(BaseModel):
         return self.settings.max_turns
 
 
-class ToolSpec(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec:
+    """A validated tool spec (see AgentSpec)."""
 
     name: str
     description: str
     kind: Literal["command", "python", "prompt"]
-    input_schema: dict[str, Any]
+    input_schema: dict[str, Any] = field(hash=False)
     command: tuple[str, ...] | None = None  # argv template
     shell_script: str | None = None  # legacy ```sh block: run by `sh -c`, arguments only in env
     python: str | None = None  # "module:function", or a function in `python_source`
@@ -147,9 +151,9 @@ class _Reader:
 
     def _add(self, severity, message, key, hint) -> None:
         line = self.doc.line_of(key) if key else None
-        field = key.split(".")[0] if key else None
+        field_name = key.split(".")[0] if key else None
         self.problems.append(
-            Diagnostic(severity, str(self.doc.path), message, line, field, hint)
+            Diagnostic(severity, str(self.doc.path), message, line, field_name, hint)
         )
 
     def failed(self) -> bool:
@@ -442,27 +446,27 @@ class _ToolReader(_Reader):
             return None
         properties: dict[str, Any] = {}
         required: list[str] = []
-        for field, decl in value.items():
-            field = str(field)
+        for arg, decl in value.items():
+            arg = str(arg)
             if isinstance(decl, str):
                 decl = {"type": decl}
             if not isinstance(decl, dict):
                 self.error(
-                    f"argument '{field}' must be a type name or a mapping", key=f"{key}.{field}"
+                    f"argument '{arg}' must be a type name or a mapping", key=f"{key}.{arg}"
                 )
                 continue
             prop = dict(decl)
             is_required = bool(prop.pop("required", "default" not in prop))
             if prop.get("type") not in SCHEMA_TYPES:
                 self.error(
-                    f"argument '{field}' has type {prop.get('type')!r}",
-                    key=f"{key}.{field}",
+                    f"argument '{arg}' has type {prop.get('type')!r}",
+                    key=f"{key}.{arg}",
                     hint="use one of: " + ", ".join(SCHEMA_TYPES),
                 )
                 continue
-            properties[field] = prop
+            properties[arg] = prop
             if is_required:
-                required.append(field)
+                required.append(arg)
         schema: dict[str, Any] = {"type": "object", "properties": properties}
         if required:
             schema["required"] = required

@@ -5,21 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmunix.errors import LlmunixError
+from llmunix.report import agent_to_dict, all_overrides, memory_counts, tool_to_dict
 from llmunix.workspace import relative_path as _rel
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def print_error(exc: LlmunixError) -> None:
@@ -40,80 +36,6 @@ def print_init(report) -> None:
         out.print(f"  git: first commit {report.committed[:10]}")
     out.print("Next: [bold]llmunix boot[/] to see the system, "
               "[bold]llmunix run \"<goal>\"[/] to run a goal.")
-
-
-def agent_to_dict(a, root: Path) -> dict[str, Any]:
-    return {
-        "name": a.name,
-        "description": a.description,
-        "scope": a.scope,
-        "dialect": a.dialect,
-        "model": a.model,
-        "tools": list(a.tools) if a.tools is not None else None,
-        "disallowed_tools": list(a.disallowed_tools),
-        "settings": a.settings.model_dump(exclude_defaults=True),
-        "path": _rel(a.path, root),
-        "hash": a.content_hash,
-    }
-
-
-def tool_to_dict(t, root: Path) -> dict[str, Any]:
-    return {
-        "name": t.name,
-        "description": t.description,
-        "scope": t.scope,
-        "kind": t.kind,
-        "input_schema": t.input_schema,
-        "timeout_s": t.timeout_s,
-        "path": _rel(t.path, root),
-        "hash": t.content_hash,
-    }
-
-
-def boot_to_dict(report) -> dict[str, Any]:
-    reg = report.registry
-    root = reg.workspace.root
-    return {
-        "workspace": str(root),
-        "ok": report.ok,
-        "agents": [agent_to_dict(a, root) for a in reg.agents.values()],
-        "tools": [tool_to_dict(t, root) for t in reg.tools.values()],
-        "projects": {
-            name: {
-                "agents": [a.name for a in p.agents.values() if a.scope.startswith("project:")],
-                "tools": [t.name for t in p.tools.values() if t.scope.startswith("project:")],
-                "memory": memory_counts(p.project),
-            }
-            for name, p in report.projects.items()
-        },
-        "overrides": [
-            {
-                "kind": o.kind,
-                "name": o.name,
-                "winner": _rel(o.winner, root),
-                "winner_scope": o.winner_scope,
-                "overridden": _rel(o.loser, root),
-                "overridden_scope": o.loser_scope,
-            }
-            for o in _all_overrides(report)
-        ],
-        "diagnostics": [d.to_dict() for d in report.diagnostics],
-    }
-
-
-def _all_overrides(report):
-    seen = {}
-    for reg in (report.registry, *report.projects.values()):
-        for o in reg.overrides:
-            seen.setdefault((o.kind, o.name, str(o.winner)), o)
-    return list(seen.values())
-
-
-def memory_counts(project) -> dict[str, int]:
-    def count(folder: Path) -> int:
-        return sum(1 for _ in folder.glob("*.md")) if folder.is_dir() else 0
-
-    return {"short_term": count(project.short_term_dir), "long_term": count(project.long_term_dir)}
 
 
 def _agents_table(agents, root: Path, title: str) -> Table:
@@ -151,7 +73,7 @@ def print_boot(report) -> None:
         projects.add_row(name, ", ".join(own_a) or "-", ", ".join(own_t) or "-",
                          str(counts["short_term"]), str(counts["long_term"]))
     out.print(projects)
-    for o in _all_overrides(report):
+    for o in all_overrides(report):
         out.print(f"[cyan]override:[/] {o.kind} '{o.name}' from {_rel(o.winner, root)} "
                   f"({o.winner_scope}) replaces {_rel(o.loser, root)} ({o.loser_scope})")
     print_diagnostics(report.diagnostics)

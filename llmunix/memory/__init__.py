@@ -1,33 +1,38 @@
 """Continuum memory: short-term traces (gamma), learned long-term traces (beta), the memory log
 (alpha) and the SmartLibrary (delta); consolidation between them, search across them, and
-matching a goal to what was learned."""
+matching a goal to what was learned.
+
+Names are imported on first use (PEP 562), so reading one learned trace does not load the
+search index or consolidation code.
+"""
 
 from __future__ import annotations
 
-from llmunix.memory.consolidation import ConsolidationReport, consolidate, maybe_auto_consolidate
-from llmunix.memory.index import Hit, Match, MemoryIndex, match_goal, search
-from llmunix.memory.longterm import (
-    DEMOTE_AFTER,
-    LongTermStep,
-    LongTermTrace,
-    load_long_term,
-    record_use,
-)
-from llmunix.memory.text import goal_signature
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEMOTE_AFTER",
-    "ConsolidationReport",
-    "Hit",
-    "LongTermStep",
-    "LongTermTrace",
-    "Match",
-    "MemoryIndex",
-    "consolidate",
-    "goal_signature",
-    "load_long_term",
-    "match_goal",
-    "maybe_auto_consolidate",
-    "record_use",
-    "search",
-]
+_HOMES = {
+    "ConsolidationReport": "consolidation",
+    "consolidate": "consolidation",
+    "maybe_auto_consolidate": "consolidation",
+    "Hit": "index",
+    "Match": "index",
+    "MemoryIndex": "index",
+    "match_goal": "index",
+    "search": "index",
+    "DEMOTE_AFTER": "longterm",
+    "LongTermStep": "longterm",
+    "LongTermTrace": "longterm",
+    "load_long_term": "longterm",
+    "record_use": "longterm",
+    "goal_signature": "text",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'llmunix.memory' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"llmunix.memory.{home}"), name)

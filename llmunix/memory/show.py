@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from llmunix.ui import out, print_json
+from llmunix.report import print_json
+from llmunix.ui import out
 
 
 def _money(cost: float | None) -> str:

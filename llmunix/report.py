@@ -1,0 +1,89 @@
+"""Reports as plain data, for `--json` output and the printers in ui.py. No rich here: the JSON
+paths stay light."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from llmunix.workspace import relative_path as _rel
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def agent_to_dict(a, root: Path) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "description": a.description,
+        "scope": a.scope,
+        "dialect": a.dialect,
+        "model": a.model,
+        "tools": list(a.tools) if a.tools is not None else None,
+        "disallowed_tools": list(a.disallowed_tools),
+        "settings": a.settings.model_dump(exclude_defaults=True),
+        "path": _rel(a.path, root),
+        "hash": a.content_hash,
+    }
+
+
+def tool_to_dict(t, root: Path) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "description": t.description,
+        "scope": t.scope,
+        "kind": t.kind,
+        "input_schema": t.input_schema,
+        "timeout_s": t.timeout_s,
+        "path": _rel(t.path, root),
+        "hash": t.content_hash,
+    }
+
+
+def boot_to_dict(report) -> dict[str, Any]:
+    reg = report.registry
+    root = reg.workspace.root
+    return {
+        "workspace": str(root),
+        "ok": report.ok,
+        "agents": [agent_to_dict(a, root) for a in reg.agents.values()],
+        "tools": [tool_to_dict(t, root) for t in reg.tools.values()],
+        "projects": {
+            name: {
+                "agents": [a.name for a in p.agents.values() if a.scope.startswith("project:")],
+                "tools": [t.name for t in p.tools.values() if t.scope.startswith("project:")],
+                "memory": memory_counts(p.project),
+            }
+            for name, p in report.projects.items()
+        },
+        "overrides": [
+            {
+                "kind": o.kind,
+                "name": o.name,
+                "winner": _rel(o.winner, root),
+                "winner_scope": o.winner_scope,
+                "overridden": _rel(o.loser, root),
+                "overridden_scope": o.loser_scope,
+            }
+            for o in all_overrides(report)
+        ],
+        "diagnostics": [d.to_dict() for d in report.diagnostics],
+    }
+
+
+def all_overrides(report):
+    seen = {}
+    for reg in (report.registry, *report.projects.values()):
+        for o in reg.overrides:
+            seen.setdefault((o.kind, o.name, str(o.winner)), o)
+    return list(seen.values())
+
+
+def memory_counts(project) -> dict[str, int]:
+    def count(folder: Path) -> int:
+        return sum(1 for _ in folder.glob("*.md")) if folder.is_dir() else 0
+
+    return {"short_term": count(project.short_term_dir), "long_term": count(project.long_term_dir)}
