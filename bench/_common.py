@@ -21,12 +21,15 @@ def llmunix_cmd() -> list[str]:
 
 
 def time_command(argv: list[str], runs: int, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> list[float]:
-    """Wall-clock seconds of `runs` runs of argv (after one warm-up run)."""
+                 env: dict[str, str] | None = None, before=None) -> list[float]:
+    """Wall-clock seconds of `runs` runs of argv (after one warm-up run); `before` runs
+    untimed before each."""
     full_env = {**os.environ, **(env or {})}
     subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, check=False)
     times = []
     for _ in range(runs):
+        if before is not None:
+            before()
         start = time.perf_counter()
         subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, check=False)
         times.append(time.perf_counter() - start)

@@ -91,14 +91,14 @@ def is_spec_file_name(name: str) -> bool:
     return name.endswith(".md") and name.lower() != "readme.md" and not name.startswith(".")
 
 
-def _spec_files(folder: Path) -> list[Path]:
+def spec_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob("*.md") if p.is_file() and is_spec_file_name(p.name))
 
 
 def load_folder(scope_dir: ScopeDir) -> list[LoadedFile]:
-    return [(path, *scope_dir.load(path)) for path in _spec_files(scope_dir.folder)]
+    return [(path, *scope_dir.load(path)) for path in spec_files(scope_dir.folder)]
 
 
 def scope_specs(
@@ -217,19 +217,25 @@ class BootReport:
 
 
 def boot(ws: Workspace) -> BootReport:
-    """Load the base scopes once, then layer each project's specs over them."""
+    """Load the base scopes once, then layer each project's specs over them. Unchanged files
+    come from the spec cache."""
+    from llmunix.spec_cache import SpecCache
+
+    cache = SpecCache(ws.root)
+    load = cache.files
     base = Registry(ws, None)
-    agent_layers, tool_layers = _layers(scope_dirs(ws, None), load_folder, base.diagnostics)
+    agent_layers, tool_layers = _layers(scope_dirs(ws, None), load, base.diagnostics)
     base_agents = _layer(agent_layers, "agent", base.overrides)
     base.tools = _layer(tool_layers, "tool", base.overrides)
     base.agents = _check_tool_references(base_agents, base.tools, base.diagnostics)
     projects: dict[str, Registry] = {}
     for proj in ws.projects():
         reg = Registry(ws, proj)
-        [p_agents], [p_tools] = _layers(project_scope_dirs(proj), load_folder, reg.diagnostics)
+        [p_agents], [p_tools] = _layers(project_scope_dirs(proj), load, reg.diagnostics)
         reg.tools = _layer([base.tools, p_tools], "tool", reg.overrides)
         reg.agents = _check_tool_references(
             _layer([base_agents, p_agents], "agent", reg.overrides), reg.tools, reg.diagnostics
         )
         projects[proj.name] = reg
+    cache.save()
     return BootReport(base, projects)
