@@ -3,7 +3,9 @@
 
 Both go through the real bundled Claude Code CLI against a scripted Anthropic server on
 127.0.0.1, so the ratio isolates what llmunix adds (policy hook on every call, trace written as
-it goes, the git commit, the CLI start-up). Goal: ratio at most 1.15.
+it goes, the git commit, the CLI start-up) and what it saves (it stops the CLI as soon as the
+result is in, and skips Python's teardown; the bare script does neither, as a plain SDK user
+would not). Goal: ratio at most 1.15.
 """
 
 from __future__ import annotations

@@ -419,11 +419,30 @@ def main() -> None:
 
     try:
         app(prog_name="llmunix")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except LlmunixError as exc:
         from llmunix import ui
 
         ui.print_error(exc)
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit with `code`. After a run, Python's teardown of the model SDKs' many modules takes
+    ~0.3 s with nothing left to do: every file is closed and every commit made, so exit at once
+    once the exit handlers have run and the output is flushed."""
+    if "claude_agent_sdk" not in sys.modules and "openai" not in sys.modules:
+        sys.exit(code)
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -329,7 +329,8 @@ class LiveRegistry:
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._sync_done >= ticket or self._stopping, timeout)
             if self._pending:  # being written when looked at: wait for those to settle
-                rest = min(deadline - time.monotonic(), 2 * self.max_wait_s)
+                # generous: on a loaded machine the worker may need a while to get to them
+                rest = min(deadline - time.monotonic(), 5 * self.max_wait_s)
                 self._cond.wait_for(lambda: not self._pending or self._stopping, max(0, rest))
         return self.snapshot()
 

@@ -189,6 +189,9 @@ class ClaudeRuntime(Runtime):
                     await client.query(session.goal_message)
                     async for message in client.receive_response():
                         stream.handle(message)
+                    # The result is in; llmunix keeps its own trace, so the CLI need not spend
+                    # a few hundred ms saving its session file on the way out.
+                    _stop_cli(client)
                 except BaseException:
                     # A limit, Ctrl-C or an error: stop the CLI now. Left alone it would wait
                     # for its in-flight model request before noticing stdin closed.
