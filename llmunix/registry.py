@@ -179,8 +179,14 @@ def _layers(
 
 
 def load_registry(ws: Workspace, project: Project | None = None) -> Registry:
-    """The effective registry for `project` (system and user scopes only when None)."""
-    return build_registry(ws, project, load_folder)
+    """The effective registry for `project` (system and user scopes only when None), with
+    unchanged files from the spec cache."""
+    from llmunix.spec_cache import SpecCache
+
+    cache = SpecCache(ws.root)
+    registry = build_registry(ws, project, cache.files)
+    cache.save()
+    return registry
 
 
 def build_registry(

@@ -57,7 +57,8 @@ class SpecCache:
         return out
 
     def save(self) -> None:
-        stale = set(self.entries) - self.seen
+        # Entries of files gone from disk go; others stay (a run loads one project's specs).
+        stale = {key for key in set(self.entries) - self.seen if not os.path.exists(key[0])}
         for key in stale:
             del self.entries[key]
         if not (self.dirty or stale):
