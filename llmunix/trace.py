@@ -18,14 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llmunix.errors import TraceError
 from llmunix.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
+from llmunix.markdown_meta import dump_frontmatter, read_frontmatter, split_frontmatter
 
 MAX_INLINE_RESULT = 4_000
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")
 _BULLET_RE = re.compile(r"^- ([a-z_]+): (.*)$")
 _FENCE_OPEN_RE = re.compile(r"^(`{3,})([a-z]*)(?: (\w+))?$")
@@ -51,11 +48,6 @@ def _fence(text: str, info: str) -> str:
     return f"{ticks}{info}\n{text}\n{ticks}\n"
 
 
-def _dump_frontmatter(meta: dict[str, Any]) -> str:
-    text = yaml.dump(meta, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
-    return "---\n" + text + "---\n"
-
-
 class TraceWriter:
     """Appends a run's steps to its trace file as they happen."""
 
@@ -70,7 +62,7 @@ class TraceWriter:
         self.meta.setdefault("pid", os.getpid())
         goal = self.redact(str(self.meta.get("goal", "")))
         self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-        self._write(_dump_frontmatter(self.meta) + f"\n# Goal\n\n{goal}\n")
+        self._write(dump_frontmatter(self.meta) + f"\n# Goal\n\n{goal}\n")
 
     def _write(self, text: str) -> None:
         self._file.write(text)
@@ -132,34 +124,15 @@ class TraceWriter:
         _rewrite_frontmatter(self.path, self.meta)
 
 
-def _split(text: str, path: Path) -> tuple[dict[str, Any], str]:
-    if not text.startswith("---\n"):
-        raise TraceError("not a trace: no frontmatter", path=path)
-    end = text.find("\n---\n", 4)
-    if end < 0:
-        raise TraceError("not a trace: frontmatter is not closed", path=path, line=1)
-    try:
-        meta = yaml.load(text[4:end], Loader=_Loader) or {}
-    except yaml.YAMLError as exc:
-        raise TraceError(f"trace frontmatter is not valid YAML: {exc}", path=path) from exc
-    if not isinstance(meta, dict):
-        raise TraceError("trace frontmatter is not a mapping", path=path)
-    return meta, text[end + 5 :]
-
-
 def read_meta(path: Path) -> dict[str, Any]:
     """Only the frontmatter of a trace (short-term or long-term)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"cannot read trace: {exc}", path=path) from exc
-    return _split(text, path)[0]
+    return read_frontmatter(path)
 
 
 def _rewrite_frontmatter(path: Path, meta: dict[str, Any]) -> None:
-    _, body = _split(path.read_text(encoding="utf-8"), path)
+    _, body = split_frontmatter(path.read_text(encoding="utf-8"), path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(_dump_frontmatter(meta) + body, encoding="utf-8")
+    tmp.write_text(dump_frontmatter(meta) + body, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -228,7 +201,7 @@ def read_trace(path: Path, *, repair: bool = True) -> Trace:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TraceError(f"cannot read trace: {exc}", path=path) from exc
-    meta, body = _split(text, path)
+    meta, body = split_frontmatter(text, path)
     steps, result = parse_body(body)
     if meta.get("status") == "running" and not _pid_alive(meta.get("pid")):
         meta["status"] = "interrupted"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -41,3 +42,33 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
     return subprocess.run(
         [LLMUNIX, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def digest(text: str) -> str:
+    """A spec's content hash, as llmunix computes it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+ECHO_TOOL = """---
+name: echo-arg
+description: Echo one argument.
+input:
+  text: {type: string, description: what to print}
+command: ["printf", "%s|", "{text}"]
+---
+Echoes.
+"""
+
+ADD_TOOL = """---
+name: add
+description: Add two integers.
+input:
+  a: integer
+  b: {type: integer, default: 10}
+python: add
+---
+```python
+def add(a, b):
+    return {"sum": a + b}
+```
+"""

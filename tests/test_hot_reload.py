@@ -4,7 +4,6 @@ registry's condition (never on time) with a generous timeout."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
@@ -16,7 +15,7 @@ import pytest
 
 from llmunix.live_registry import LiveRegistry
 from llmunix.registry import load_registry
-from tests.support import LLMUNIX, agent_text, new_workspace, write_spec
+from tests.support import LLMUNIX, agent_text, digest, new_workspace, write_spec
 
 TIMEOUT = 30.0
 TOOL = """---
@@ -25,10 +24,6 @@ description: Print a stamp.
 command: ["echo", "{stamp}"]
 ---
 """
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @pytest.fixture()

@@ -23,7 +23,15 @@ from llmunix.runtimes.claude import OFFERED as CLAUDE_BUILTINS
 from llmunix.session import MCP_PREFIX
 from llmunix.trace import find_traces, read_trace
 from llmunix.workspace import Workspace
-from tests.support import LLMUNIX, agent_text, new_workspace, run_cli, write_spec
+from tests.support import (
+    ADD_TOOL,
+    ECHO_TOOL,
+    LLMUNIX,
+    agent_text,
+    new_workspace,
+    run_cli,
+    write_spec,
+)
 
 SECRET = "sk-test-secret-value-123"
 OPENAI_MODEL = "local-model"
@@ -464,30 +472,6 @@ input:
 command: ["sh", "-c", "printf '%s' \\"$LLMUNIX_ARG_TEXT\\" > \\"$LLMUNIX_ARG_NAME\\"; echo stamped"]
 ---
 Stamps.
-"""
-
-ECHO_TOOL = """---
-name: echo-arg
-description: Echo one argument.
-input:
-  text: {type: string, description: what to print}
-command: ["printf", "%s|", "{text}"]
----
-Echoes.
-"""
-
-ADD_TOOL = """---
-name: add
-description: Add two integers.
-input:
-  a: integer
-  b: {type: integer, default: 10}
-python: add
----
-```python
-def add(a, b):
-    return {"sum": a + b}
-```
 """
 
 UPPER_TOOL = """---

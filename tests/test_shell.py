@@ -4,7 +4,6 @@ and Ctrl-C stopping a goal but not the shell. The model is a scripted server on 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import signal
@@ -17,7 +16,7 @@ import pytest
 from llmunix.trace import find_traces, read_trace
 from tests.scripted.anthropic_server import reply, text, tool_use
 from tests.scripted.openai_server import tool_call
-from tests.support import LLMUNIX, agent_text, new_workspace, write_spec
+from tests.support import LLMUNIX, agent_text, digest, new_workspace, write_spec
 
 TIMEOUT = 120.0
 TOOL = """---
@@ -26,10 +25,6 @@ description: Print the stamp.
 command: ["echo", "{stamp}"]
 ---
 """
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def claude_env(server, home: Path) -> dict[str, str]:

@@ -6,31 +6,7 @@ import json
 
 import pytest
 
-from tests.support import new_workspace, run_cli, write_spec
-
-ECHO_TOOL = """---
-name: echo-arg
-description: Echo one argument.
-input:
-  text: {type: string, description: what to print}
-command: ["printf", "%s|", "{text}"]
----
-Echoes.
-"""
-
-ADD_TOOL = """---
-name: add
-description: Add two integers.
-input:
-  a: integer
-  b: {type: integer, default: 10}
-python: add
----
-```python
-def add(a, b):
-    return {"sum": a + b}
-```
-"""
+from tests.support import ADD_TOOL, ECHO_TOOL, new_workspace, run_cli, write_spec
 
 SLOW_TOOL = """---
 name: slow

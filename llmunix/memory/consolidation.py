@@ -29,14 +29,12 @@ from typing import Any
 
 from llmunix import __version__
 from llmunix.errors import LlmunixError, RuntimeUnavailable, TraceError, WorkspaceError
+from llmunix.markdown_meta import dump_frontmatter, read_frontmatter, split_frontmatter
 from llmunix.memory import longterm as lt
 from llmunix.memory.store import (
     STATE_DIR,
     atomic_write,
-    dump_frontmatter,
     memory_lock,
-    read_frontmatter,
-    split_frontmatter,
 )
 from llmunix.memory.text import goal_signature
 from llmunix.trace import Trace, find_traces

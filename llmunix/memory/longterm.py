@@ -47,12 +47,10 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import TraceError
+from llmunix.markdown_meta import dump_frontmatter, read_frontmatter, split_frontmatter
 from llmunix.memory.store import (
     atomic_write,
-    dump_frontmatter,
     memory_lock,
-    read_frontmatter,
-    split_frontmatter,
     workspace_root_of,
 )
 from llmunix.trace import Trace, slugify

@@ -10,51 +10,10 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from llmunix.config import CONFIG_FILE
-from llmunix.errors import TraceError
 
 STATE_DIR = ".llmunix"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def split_frontmatter(text: str, path: Path) -> tuple[dict[str, Any], str]:
-    """(frontmatter mapping, body) of a markdown file; TraceError when there is none."""
-    if not text.startswith("---\n"):
-        raise TraceError("no frontmatter", path=path)
-    end = text.find("\n---\n", 3)
-    if end < 0:
-        raise TraceError("the frontmatter is not closed", path=path, line=1)
-    try:
-        meta = yaml.load(text[4:end], Loader=_LOADER) or {}  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        raise TraceError(f"the frontmatter is not valid YAML: {exc}", path=path) from exc
-    if not isinstance(meta, dict):
-        raise TraceError("the frontmatter is not a mapping", path=path)
-    return meta, text[end + 5:]
-
-
-def read_frontmatter(path: Path, head: int = 65536) -> dict[str, Any]:
-    """Only the frontmatter, reading no more of the file than needed."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(head)
-            if "\n---\n" not in text[3:] and len(text) == head:
-                text += fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"cannot read: {exc}", path=path) from exc
-    return split_frontmatter(text, path)[0]
-
-
-def dump_frontmatter(meta: dict[str, Any]) -> str:
-    body = yaml.dump(meta, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=1000)
-    return "---\n" + body + "---\n"
-
-
 def workspace_root_of(path: Path) -> Path | None:
     for folder in path.resolve().parents:
         if (folder / CONFIG_FILE).is_file():
