@@ -4,9 +4,10 @@ and Read tool calls, then the final answer) against the scripted OpenAI server o
 Own time per turn = (wall time of the run - time the server spent answering) / turns. It counts
 everything on llmunix's side between replies: the request sent and the stream read through the
 `openai` client, the policy gate, running the tool, the trace step, the events. The scripted
-server runs in its own process (so it does not share the interpreter lock with the run) and adds
-up the time from accepting each connection to the end of its answer. Start-up (imports, registry,
-preflight) is paid once by a warm-up run and left out. Goal: at most 2 ms per turn.
+server runs in its own process (so it does not share the interpreter lock with the run), keeps
+connections alive as real model servers do, and adds up the time it spends answering each
+request. Start-up (imports, registry, preflight) is paid once by a warm-up run and left out.
+Goal: at most 2 ms per turn.
 
 For scale, the same requests (the exact bodies llmunix sent) are then sent by the bare `openai`
 client with nothing else around it: the part of the figure that is the HTTP client alone.
@@ -37,31 +38,23 @@ CONFIG = '[run]\nruntime = "openai"\n\n[limits]\nmax_turns = 200\n\n[memory]\nco
 
 
 class TimedServer(OpenAIServer):
-    """The scripted server, adding up the time from accepting each connection to the end of the
-    thread that answers it."""
+    """The scripted server with keep-alive connections (as Ollama, llama.cpp and vLLM serve),
+    adding up the time it spends answering each request."""
+
+    keep_alive = True
 
     def start(self) -> TimedServer:
-        super().start()
         self.busy_s = 0.0
-        lock = threading.Lock()
-        accepted: dict[object, float] = {}
-        httpd = self._httpd
-        process, process_thread = httpd.process_request, httpd.process_request_thread
+        self._busy_lock = threading.Lock()
+        return super().start()
 
-        def timed_process(request, client_address):
-            accepted[request] = time.perf_counter()
-            process(request, client_address)
-
-        def timed_thread(request, client_address):
-            try:
-                process_thread(request, client_address)
-            finally:
-                with lock:
-                    self.busy_s += time.perf_counter() - accepted.pop(request)
-
-        httpd.process_request = timed_process
-        httpd.process_request_thread = timed_thread
-        return self
+    def _handle(self, handler) -> None:
+        start = time.perf_counter()
+        try:
+            super()._handle(handler)
+        finally:
+            with self._busy_lock:
+                self.busy_s += time.perf_counter() - start
 
 
 def script(server: TimedServer, turns: int) -> None:

@@ -103,6 +103,7 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # small SSE writes must not wait for delayed ACKs
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output quiet
@@ -257,8 +258,13 @@ class ScriptedServer:
                 return rule
         return None
 
+    keep_alive = False  # True: HTTP/1.1 keep-alive with chunked streams, as real servers do
+
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        handler.close_connection = True  # one request per connection: simple and leak-free
+        # Default: one request per connection, simple and leak-free. Benchmarks keep the
+        # connection open like a real model server, so connection set-up is not measured.
+        handler.close_connection = not self.keep_alive
+        handler.chunked = False
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         try:
@@ -293,6 +299,9 @@ class ScriptedServer:
                     else:
                         req.reply, req.scripted, req.route = entry.reply, True, entry.label
                 self._answer(handler, req, req.reply)
+                if handler.chunked:
+                    handler.wfile.write(b"0\r\n\r\n")  # the end of a chunked stream
+                    handler.wfile.flush()
             elif req.kind == AUX:
                 req.reply = self._default_aux_reply(req)
                 self._answer(handler, req, req.reply)
@@ -328,7 +337,8 @@ class ScriptedServer:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(data)))
-        handler.send_header("Connection", "close")
+        if handler.close_connection:
+            handler.send_header("Connection", "close")
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(data)
@@ -342,13 +352,19 @@ class ScriptedServer:
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Cache-Control", "no-cache")
-        handler.send_header("Connection", "close")
+        if handler.close_connection:
+            handler.send_header("Connection", "close")
+        else:
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.chunked = True
         handler.end_headers()
 
     @staticmethod
     def _write_sse(handler: BaseHTTPRequestHandler, data: str, event: str | None = None) -> None:
-        chunk = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
-        handler.wfile.write(chunk.encode())
+        chunk = ((f"event: {event}\n" if event else "") + f"data: {data}\n\n").encode()
+        if handler.chunked:
+            chunk = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        handler.wfile.write(chunk)
         handler.wfile.flush()
 
     # ---- subclass hooks ------------------------------------------------------------------
