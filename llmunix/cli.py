@@ -84,10 +84,21 @@ def init(
             typer.echo(name)
         return
     report = scaffold.init_workspace(directory, force=force, example=example)
+    _index_new_workspace(report)
     report.committed = gitmem.commit_paths(
         report.root, "llmunix init", report.created, create=True
     ) if report.created else None
     ui.print_init(report)
+
+
+def _index_new_workspace(report) -> None:
+    """Write the new workspace's SmartLibrary.md, so the first commit holds the real index."""
+    from llmunix import library, registry
+    from llmunix.workspace import Workspace
+
+    library_path = "system/SmartLibrary.md"
+    if library_path in report.created:
+        library.write_smart_library(registry.boot(Workspace(report.root)))
 
 
 @app.command()

@@ -143,7 +143,7 @@ def print_tool_result(spec, result) -> None:
 def print_trace(trace) -> None:
     meta = trace.meta
     out.print(f"[bold]{trace.trace_id}[/] · {meta.get('status')} · mode {meta.get('mode')} · "
-              f"runtime {meta.get('runtime')}")
+              f"runtime {meta.get('runtime')}", soft_wrap=True)
     out.print(f"goal: {meta.get('goal')}", markup=False)
     out.print(f"{meta.get('turns', 0)} turns · {meta.get('input_tokens', 0):,} in / "
               f"{meta.get('output_tokens', 0):,} out tokens · ${meta.get('cost_usd', 0):.4f} · "
@@ -156,7 +156,8 @@ def print_trace(trace) -> None:
         else:
             text = step.blocks.get("text") or step.blocks.get("result") or ""
             detail = text.split("\n")[0][:80]
-        out.print(f"{step.number:>4} {step.kind:<15} {step.agent:<20} {detail}", markup=False)
+        out.print(f"{step.number:>4} {step.kind:<15} {step.agent:<20} {detail}", markup=False,
+                  soft_wrap=True)
     if trace.result:
         out.rule("result")
         out.print(trace.result, markup=False)
