@@ -94,7 +94,10 @@ def test_memory_diff_shows_what_memory_changed(ws):
     assert "+++ b/projects/default/memory/long_term/execution_trace_count-the-lines" in \
         result.stdout
     assert "+goal_signature: count lines notes.txt" in result.stdout
-    assert "+## Learned traces" in result.stdout  # SmartLibrary.md, in system/
+    # SmartLibrary.md, in system/, gained the learned trace's row
+    assert "+++ b/system/SmartLibrary.md" in result.stdout
+    assert any(line.startswith("+| ") and "execution_trace_count-the-lines" in line
+               for line in result.stdout.splitlines())
     stat = run_cli("memory", "diff", "HEAD~1", "--stat", "--project", "default", cwd=ws.root)
     assert stat.returncode == 0 and "execution_trace_count-the-lines" in stat.stdout
     assert "SmartLibrary" not in stat.stdout
