@@ -253,12 +253,12 @@ def only_trace(ws: Workspace):
     return read_trace(path)
 
 
-def known_claude_bugs(model: Model, checks: dict[str, bool]) -> None:
-    """Checks the Claude runtime fails today because of reported bugs, made last in a test so
-    every other assertion has run: they xfail there, naming the bug, and must hold elsewhere."""
+def known_claude_limits(model: Model, checks: dict[str, bool]) -> None:
+    """Checks the Claude runtime fails today because of a known limit, made last in a test so
+    every other assertion has run: they xfail there, naming the limit, and must hold elsewhere."""
     failed = [bug for bug, ok in checks.items() if not ok]
     if failed and model.runtime == "claude":
-        pytest.xfail("known Claude runtime bug: " + "; ".join(failed))
+        pytest.xfail("known limit of the Claude runtime: " + "; ".join(failed))
     assert not failed, failed
 
 
@@ -359,7 +359,7 @@ def test_orchestrator_delegates_to_a_markdown_subagent(model, ws):
     assert (last.kind, last.agent, last.blocks["text"]) == (
         "assistant", "system-agent", "The scribe wrote notes.md.")
     assert trace.result == "The scribe wrote notes.md."
-    known_claude_bugs(model, {
+    known_claude_limits(model, {
         # a limit of the Claude Code CLI: it offers the main agent every in-process MCP tool,
         # its sub-agents' tool specs included; llmunix's gate refuses them if they are called
         "the orchestrator is offered its sub-agents' tool specs too":
