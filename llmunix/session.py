@@ -270,14 +270,18 @@ class RunSession:
 
     # ------------------------------------------------------------ running tools
 
-    async def execute(self, agent_name: str, tool: str, tool_input: Any, call_id: str
-                      ) -> ToolResult:
-        """Gate, run and record one call of a tool llmunix executes itself."""
+    async def execute(self, agent_name: str, tool: str, tool_input: Any, call_id: str,
+                      *, in_thread: bool = True) -> ToolResult:
+        """Gate, run and record one call of a tool llmunix executes itself. The tool runs in a
+        worker thread so a model stream or a hook can be served meanwhile; a runtime with
+        nothing else to serve (replay) runs it in place (`in_thread=False`)."""
         decision = self.check(agent_name, tool, tool_input)
         if not decision.allowed:
             result = ToolResult(decision.reason, is_error=True)
-        else:
+        elif in_thread:
             result = await asyncio.to_thread(self.run_tool, tool, tool_input)
+        else:
+            result = self.run_tool(tool, tool_input)
         self.tool_called(call_id=call_id, agent=agent_name, tool=tool, tool_input=tool_input,
                          output=result.output, is_error=result.is_error,
                          duration_s=result.duration_s, decision=decision)

@@ -27,7 +27,7 @@ class ReplayRuntime(Runtime):
                 session.subagent_finished(step.agent, step.parent, step.call_id)
                 continue
             result = await session.execute(step.agent, step.tool, step.input,
-                                           f"replay-{step.number}")
+                                           f"replay-{step.number}", in_thread=False)
             spec = session.registry.tools.get(step.tool)
             problem = check_step(step, result, session.workspace_dir,
                                  deterministic=bool(spec and spec.deterministic))
