@@ -204,6 +204,7 @@ class LiveRegistry:
         self._files: dict[Path, _File] = {}
         self._folders: dict[Path, dict[str, tuple[Path, _File]]] = {}  # the same, by folder
         self._pending: dict[Path, _Pending] = {}
+        self._in_flight: set[Path] = set()  # taken from _pending, being read by the worker
         self._scope_dirs: dict[Path, ScopeDir] = {}
         self._main_folders = {d.folder for d in scope_dirs(ws, project)}
         self._structure = False
@@ -328,10 +329,13 @@ class LiveRegistry:
             ticket = self._sync_asked
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._sync_done >= ticket or self._stopping, timeout)
-            if self._pending:  # being written when looked at: wait for those to settle
+            if self._pending or self._in_flight:  # being written when looked at: let settle
                 # generous: on a loaded machine the worker may need a while to get to them
                 rest = min(deadline - time.monotonic(), 5 * self.max_wait_s)
-                self._cond.wait_for(lambda: not self._pending or self._stopping, max(0, rest))
+                self._cond.wait_for(
+                    lambda: (not self._pending and not self._in_flight) or self._stopping,
+                    max(0, rest),
+                )
         return self.snapshot()
 
     # ------------------------------------------------------------ events in
@@ -392,6 +396,7 @@ class LiveRegistry:
             if ready or self._structure or sync:
                 for path in ready:
                     del self._pending[path]
+                self._in_flight.update(ready)
                 structure, self._structure = self._structure, False
                 return ready, structure, sync
             deadlines = [pend.last + self._delay(pend) for pend in self._pending.values()]
@@ -409,6 +414,7 @@ class LiveRegistry:
             look.update({p: None for p in self._all_paths() - waiting if p not in look})
         results = {path: self._examine(path, look[path], initial) for path in sorted(look)}
         with self._cond:
+            self._in_flight.difference_update(paths)
             changes: list[_Change] = []
             for path, result in results.items():
                 if path in self._pending:
@@ -447,6 +453,7 @@ class LiveRegistry:
             "", None, f"the live registry failed: {type(exc).__name__}: {exc}"))
         with self._cond:
             self._events.append(event)
+            self._in_flight.clear()  # the batch failed: nothing is being read any more
             if sync:
                 self._sync_done = max(self._sync_done, sync)
             self._cond.notify_all()
