@@ -20,7 +20,12 @@ from typing import Any
 
 from llmunix.errors import TraceError
 from llmunix.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
-from llmunix.markdown_meta import dump_frontmatter, read_frontmatter, split_frontmatter
+from llmunix.markdown_meta import (
+    atomic_write,
+    dump_frontmatter,
+    read_frontmatter,
+    split_frontmatter,
+)
 
 MAX_INLINE_RESULT = 4_000
 _STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")
@@ -131,9 +136,7 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 def _rewrite_frontmatter(path: Path, meta: dict[str, Any]) -> None:
     _, body = split_frontmatter(path.read_text(encoding="utf-8"), path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dump_frontmatter(meta) + body, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, dump_frontmatter(meta) + body)
 
 
 # ---------------------------------------------------------------- reading

@@ -29,13 +29,15 @@ from typing import Any
 
 from llmunix import __version__
 from llmunix.errors import LlmunixError, RuntimeUnavailable, TraceError, WorkspaceError
-from llmunix.markdown_meta import dump_frontmatter, read_frontmatter, split_frontmatter
-from llmunix.memory import longterm as lt
-from llmunix.memory.store import (
+from llmunix.markdown_meta import (
     STATE_DIR,
     atomic_write,
-    memory_lock,
+    dump_frontmatter,
+    read_frontmatter,
+    split_frontmatter,
 )
+from llmunix.memory import longterm as lt
+from llmunix.memory.store import memory_lock
 from llmunix.memory.text import goal_signature
 from llmunix.trace import Trace, find_traces
 from llmunix.workspace import Project, Workspace

@@ -42,18 +42,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from llmunix.errors import TraceError
-from llmunix.markdown_meta import dump_frontmatter, read_frontmatter, split_frontmatter
-from llmunix.memory.store import (
+from llmunix.markdown_meta import (
     atomic_write,
-    memory_lock,
+    dump_frontmatter,
+    read_frontmatter,
+    split_frontmatter,
     workspace_root_of,
 )
-from llmunix.trace import Trace, slugify
+from llmunix.memory.store import memory_lock
+from llmunix.trace import Trace, iso, slugify, utc_now
 
 FILE_PREFIX = "execution_trace_"
 DEMOTE_AFTER = 3  # consecutive failed uses
@@ -65,7 +66,7 @@ _VERSION_RE = re.compile(r"_v(\d+)$")
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(utc_now())
 
 
 def confidence(success_count: int, usage_count: int, consecutive_failures: int = 0) -> float:
