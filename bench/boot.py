@@ -11,10 +11,10 @@ from pathlib import Path
 
 from _common import llmunix_cmd, median, row, time_command
 
-from llmunix.registry import boot
-from llmunix.scaffold import init_workspace
-from llmunix.spec_cache import CACHE_FILE
-from llmunix.workspace import Workspace
+from llmunix.specs.cache import CACHE_FILE
+from llmunix.specs.registry import boot
+from llmunix.workspace.layout import Workspace
+from llmunix.workspace.scaffold import init_workspace
 
 AGENTS, TOOLS, RUNS = 1000, 200, 7
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from _common import median, row
 
 from llmunix.memory import consolidate
-from llmunix.runner import RunRequest, run
-from llmunix.scaffold import init_workspace
-from llmunix.workspace import Workspace
+from llmunix.run.runner import RunRequest, run
+from llmunix.workspace.layout import Workspace
+from llmunix.workspace.scaffold import init_workspace
 from tests.examples import hello_notes
 from tests.scripted.openai_server import OpenAIServer
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from _common import row
 
-from llmunix import runner
-from llmunix.events import RunFinished, RunStarted
-from llmunix.workspace import Workspace
+from llmunix.run import runner
+from llmunix.trace.events import RunFinished, RunStarted
+from llmunix.workspace.layout import Workspace
 from tests.scripted.openai_server import OpenAIServer, tool_call
 from tests.support import agent_text, new_workspace, write_spec
 

@@ -29,11 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from llmunix import gitmem  # noqa: E402
-from llmunix.events import ToolCalled  # noqa: E402
 from llmunix.memory import MemoryIndex, consolidate, match_goal  # noqa: E402
-from llmunix.scaffold import init_workspace  # noqa: E402
-from llmunix.trace import TraceWriter, iso, new_trace_path  # noqa: E402
-from llmunix.workspace import Workspace  # noqa: E402
+from llmunix.trace.events import ToolCalled  # noqa: E402
+from llmunix.trace.markdown import TraceWriter, iso, new_trace_path  # noqa: E402
+from llmunix.workspace.layout import Workspace  # noqa: E402
+from llmunix.workspace.scaffold import init_workspace  # noqa: E402
 
 PROJECTS = ("default", "research", "ops", "site")
 VERBS = ("write", "summarize", "convert", "count", "list", "rename", "archive", "translate",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from _common import percentile, row
 
-from llmunix.live_registry import DEBOUNCE_S, LiveRegistry
-from llmunix.registry import load_registry
+from llmunix.specs.live import DEBOUNCE_S, LiveRegistry
+from llmunix.specs.registry import load_registry
 from tests.support import agent_text, new_workspace, write_spec
 
 EDITS = 100

@@ -1,3 +1,3 @@
-from llmunix.cli import main
+from llmunix.cli.main import main
 
 main()

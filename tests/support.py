@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llmunix.scaffold import init_workspace
-from llmunix.workspace import Workspace
+from llmunix.workspace.layout import Workspace
+from llmunix.workspace.scaffold import init_workspace
 
 LLMUNIX = shutil.which("llmunix", path=str(Path(sys.executable).parent)) or "llmunix"
 

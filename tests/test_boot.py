@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from llmunix.library import write_smart_library
-from llmunix.registry import boot, load_registry
+from llmunix.memory.library import write_smart_library
+from llmunix.specs.registry import boot, load_registry
 from tests.support import agent_text, new_workspace, run_cli, write_spec
 
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from llmunix.builtin_tools import (
+from llmunix.policy.gate import Policy
+from llmunix.tools.builtin import (
     BUILTIN_SCHEMAS,
     MAX_OUTPUT_CHARS,
     MAX_READ_CHARS,
     openai_tools,
     run_builtin,
 )
-from llmunix.policy import Policy
-from llmunix.toolresult import ToolResult
+from llmunix.tools.result import ToolResult
 
 
 @pytest.fixture

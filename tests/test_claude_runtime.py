@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llmunix.trace import find_traces, read_trace
+from llmunix.trace.markdown import find_traces, read_trace
 from tests.scripted.anthropic_server import reply, text, tool_use
 from tests.support import LLMUNIX, agent_text, new_workspace, run_cli, write_spec
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import git
 import pytest
 
-from llmunix import gitmem
-from llmunix.workspace import Workspace
+from llmunix.memory import git as gitmem
+from llmunix.workspace.layout import Workspace
 from tests.support import run_cli
 from tests.test_memory import call, make_trace
 
@@ -152,7 +152,7 @@ def test_memory_revert_that_conflicts_is_aborted_and_changes_nothing(ws):
 CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from llmunix import gitmem
+    from llmunix.memory import git as gitmem
     root, i = Path(sys.argv[1]), sys.argv[2]
     rel = f"projects/default/workspace/out-{i}.txt"
     (root / rel).write_text(f"output {i}\\n")

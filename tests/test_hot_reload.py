@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from llmunix.live_registry import LiveRegistry
-from llmunix.registry import load_registry
+from llmunix.specs.live import LiveRegistry
+from llmunix.specs.registry import load_registry
 from tests.support import LLMUNIX, agent_text, digest, new_workspace, write_spec
 
 TIMEOUT = 30.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import git
 
-from llmunix.config import Config, default_config_text, parse_config
+from llmunix.workspace.config import Config, default_config_text, parse_config
 from tests.support import run_cli
 
 

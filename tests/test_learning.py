@@ -10,7 +10,7 @@ import git
 import pytest
 
 from llmunix.memory import load_long_term
-from llmunix.trace import find_traces, read_trace
+from llmunix.trace.markdown import find_traces, read_trace
 from tests.examples import hello_notes
 from tests.examples.hello_notes import ACTION_ITEMS, GOAL, PROJECT
 from tests.scripted.openai_server import OpenAIServer

@@ -13,14 +13,15 @@ import git
 import pytest
 import yaml
 
-from llmunix import gitmem, memory
+from llmunix import memory
 from llmunix.errors import RuntimeUnavailable
-from llmunix.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
 from llmunix.memory import consolidation
+from llmunix.memory import git as gitmem
 from llmunix.memory.longterm import DEMOTE_AFTER, confidence
 from llmunix.memory.text import goal_signature, similarity, terms
-from llmunix.trace import MAX_INLINE_RESULT, TraceWriter, iso, new_trace_path
-from llmunix.workspace import Workspace
+from llmunix.trace.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
+from llmunix.trace.markdown import MAX_INLINE_RESULT, TraceWriter, iso, new_trace_path
+from llmunix.workspace.layout import Workspace
 from tests.support import new_workspace, run_cli
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -352,7 +353,8 @@ def test_a_goal_learned_in_two_projects_is_promoted_once_to_the_memory_log(ws):
 
 
 def test_smart_library_lists_learned_traces(ws):
-    from llmunix import library, registry
+    from llmunix.memory import library
+    from llmunix.specs import registry
 
     make_trace(ws, "Summarize the meeting notes")
     report = memory.consolidate(ws)
@@ -486,7 +488,7 @@ def test_auto_consolidation_runs_every_n_runs(ws):
 
 
 def test_summarize_runs_the_consolidation_agent_and_keeps_its_learnings(ws, monkeypatch):
-    from llmunix import runner
+    from llmunix.run import runner
 
     calls = []
 

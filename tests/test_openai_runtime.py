@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from llmunix import runner
-from llmunix.config import OpenAIConfig
 from llmunix.errors import RuntimeUnavailable
-from llmunix.events import ToolCalled
+from llmunix.run import runner
 from llmunix.runtimes import openai as openai_rt
 from llmunix.runtimes import text_protocol
-from llmunix.trace import find_traces, read_trace
-from llmunix.workspace import Workspace
+from llmunix.trace.events import ToolCalled
+from llmunix.trace.markdown import find_traces, read_trace
+from llmunix.workspace.config import OpenAIConfig
+from llmunix.workspace.layout import Workspace
 from tests.scripted.openai_server import error, raw, reply, text, tool_call
 from tests.support import agent_text, new_workspace, run_cli, write_spec
 

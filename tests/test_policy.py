@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from llmunix.errors import ConfigError, PolicyDenied
-from llmunix.policy import (
+from llmunix.policy.gate import (
     DEFAULT_DENY_COMMANDS,
     Constraints,
     Decision,

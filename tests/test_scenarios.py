@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from llmunix.registry import load_registry
+from llmunix.kernel.session import MCP_PREFIX
 from llmunix.runtimes.claude import OFFERED as CLAUDE_BUILTINS
-from llmunix.session import MCP_PREFIX
-from llmunix.trace import find_traces, read_trace
-from llmunix.workspace import Workspace
+from llmunix.specs.registry import load_registry
+from llmunix.trace.markdown import find_traces, read_trace
+from llmunix.workspace.layout import Workspace
 from tests.support import (
     ADD_TOOL,
     ECHO_TOOL,

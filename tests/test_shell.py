@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from llmunix.trace import find_traces, read_trace
+from llmunix.trace.markdown import find_traces, read_trace
 from tests.scripted.anthropic_server import reply, text, tool_use
 from tests.scripted.openai_server import tool_call
 from tests.support import LLMUNIX, agent_text, digest, new_workspace, write_spec

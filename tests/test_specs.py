@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llmunix.specs import load_agent, load_tool
+from llmunix.specs.models import load_agent, load_tool
 
 DIALECTS = Path(__file__).parent / "fixtures" / "dialects"
 

@@ -29,18 +29,18 @@ from typing import Any
 
 from llmunix import __version__
 from llmunix.errors import LlmunixError, RuntimeUnavailable, TraceError, WorkspaceError
-from llmunix.markdown_meta import (
+from llmunix.memory import longterm as lt
+from llmunix.memory.store import memory_lock
+from llmunix.memory.text import goal_signature
+from llmunix.specs.frontmatter import (
     STATE_DIR,
     atomic_write,
     dump_frontmatter,
     read_frontmatter,
     split_frontmatter,
 )
-from llmunix.memory import longterm as lt
-from llmunix.memory.store import memory_lock
-from llmunix.memory.text import goal_signature
-from llmunix.trace import Trace, find_traces
-from llmunix.workspace import Project, Workspace
+from llmunix.trace.markdown import Trace, find_traces
+from llmunix.workspace.layout import Project, Workspace
 
 ALPHA_PROJECTS = 2
 SUMMARY_AGENT = "memory-consolidation-agent"
@@ -132,7 +132,7 @@ def _read_short_term(path: Path, meta: dict[str, Any]) -> tuple[Trace, str]:
     """A short-term trace whose frontmatter was already read, and its text. (read_trace would
     parse the frontmatter again, with the pure-Python YAML loader: ~8x slower, which shows
     once there are thousands of traces.)"""
-    from llmunix.trace import parse_body
+    from llmunix.trace.markdown import parse_body
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -360,14 +360,15 @@ def _alpha_entry(signature: str, projects: dict[str, list[lt.LearnedFile]]) -> s
 
 
 def _refresh_library(ws: Workspace, report: ConsolidationReport) -> None:
-    from llmunix import library, registry
+    from llmunix.memory import library
+    from llmunix.specs import registry
 
     report.library_updated = library.write_smart_library(registry.boot(ws))
 
 
 def _prune(ws: Workspace, project: Project, report: ConsolidationReport) -> None:
-    from llmunix import gitmem
-    from llmunix.trace import _pid_alive
+    from llmunix.memory import git as gitmem
+    from llmunix.trace.markdown import _pid_alive
 
     traces = find_traces(project.short_term_dir)
     excess = len(traces) - ws.config.memory.keep_short_term
@@ -398,7 +399,7 @@ def _prune(ws: Workspace, project: Project, report: ConsolidationReport) -> None
 
 
 def _commit(ws: Workspace, report: ConsolidationReport, projects: list[Project]) -> str | None:
-    from llmunix import gitmem
+    from llmunix.memory import git as gitmem
 
     # only what consolidation changed: a concurrent run's trace in short_term/ is its own
     paths = [_rel(ws, p.long_term_dir) for p in projects
@@ -470,7 +471,7 @@ def maybe_auto_consolidate(ws: Workspace, project: Project | str) -> Consolidati
 def check_runtime(ws: Workspace, project: str | None, runtime: str | None, model: str | None,
                   runtime_options: dict) -> None:
     """RuntimeUnavailable, with a clear message, unless a model runtime can run the agent."""
-    from llmunix import runner
+    from llmunix.run import runner
 
     name = runtime or ws.config.run.runtime
     hint = ("the deterministic part needs no model: run `llmunix memory consolidate` without "
@@ -495,7 +496,8 @@ def _summarize(ws: Workspace, project: Project, sources: list[tuple[str, str]],
     """Let the memory consolidation agent read this consolidation's traces and append learnings.
     The agent may only touch its project's workspace/, so the traces are copied into a staging
     folder there and its learnings file is moved into memory/long_term/ afterwards."""
-    from llmunix import gitmem, runner
+    from llmunix.memory import git as gitmem
+    from llmunix.run import runner
 
     staging = project.workspace_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)

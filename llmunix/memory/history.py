@@ -3,9 +3,9 @@ Every git call is in llmunix.gitmem; this module decides what to ask it."""
 
 from __future__ import annotations
 
-from llmunix import gitmem
-from llmunix.gitmem import GitError, RunCommit
-from llmunix.workspace import Workspace
+from llmunix.memory import git as gitmem
+from llmunix.memory.git import GitError, RunCommit
+from llmunix.workspace.layout import Workspace
 
 ALL_MEMORY = ["system", ":(glob)projects/*/memory/**"]
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmunix.errors import TraceError
-from llmunix.markdown_meta import STATE_DIR, read_frontmatter
 from llmunix.memory.longterm import LongTermTrace, is_long_term_name, load_long_term
 from llmunix.memory.text import K1, B, goal_signature, idf, self_score, similarity, terms
-from llmunix.workspace import Project, Workspace
+from llmunix.specs.frontmatter import STATE_DIR, read_frontmatter
+from llmunix.workspace.layout import Project, Workspace
 
 INDEX_FILE = "memory-index.sqlite"
 _TABLES = ("dirs", "files", "docs", "postings", "goal_df", "stats")

@@ -46,15 +46,15 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import TraceError
-from llmunix.markdown_meta import (
+from llmunix.memory.store import memory_lock
+from llmunix.specs.frontmatter import (
     atomic_write,
     dump_frontmatter,
     read_frontmatter,
     split_frontmatter,
     workspace_root_of,
 )
-from llmunix.memory.store import memory_lock
-from llmunix.trace import Trace, iso, slugify, utc_now
+from llmunix.trace.markdown import Trace, iso, slugify, utc_now
 
 FILE_PREFIX = "execution_trace_"
 DEMOTE_AFTER = 3  # consecutive failed uses
@@ -173,7 +173,7 @@ class LongTermTrace:
 
     def replay_steps(self):
         """The steps as the follower replays them (llmunix.follower.ReplayStep)."""
-        from llmunix.follower import replay_steps
+        from llmunix.memory.replay import replay_steps
 
         return replay_steps(self.steps)
 

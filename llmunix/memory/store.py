@@ -14,7 +14,7 @@ def memory_lock(root: Path | None):
     if root is None:
         yield
         return
-    from llmunix import gitmem
+    from llmunix.memory import git as gitmem
 
     with gitmem.workspace_lock(root):
         yield

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from llmunix.session import RunSession
+    from llmunix.kernel.session import RunSession
 
 
 class Runtime(ABC):

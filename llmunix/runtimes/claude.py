@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import LlmunixError, RuntimeUnavailable
+from llmunix.kernel.session import MCP_PREFIX, RunSession
 from llmunix.runtimes.base import Runtime
-from llmunix.session import MCP_PREFIX, RunSession
 
 # The Claude Code built-ins llmunix lets agents use. Tool specs join them as mcp__llmunix__*.
 OFFERED = frozenset(

@@ -23,13 +23,13 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmunix.config import OpenAIConfig
 from llmunix.errors import LlmunixError, RuntimeUnavailable
+from llmunix.kernel.session import RunSession
 from llmunix.runtimes import text_protocol
 from llmunix.runtimes.base import Runtime
 from llmunix.runtimes.openai_loop import _AgentLoop, _Call, _Reply
-from llmunix.session import RunSession
-from llmunix.specs import AgentSpec
+from llmunix.specs.models import AgentSpec
+from llmunix.workspace.config import OpenAIConfig
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama
 DEFAULT_MODEL = "llama3.2"

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llmunix.errors import LimitReached, LlmunixError, ToolError
-from llmunix.policy import Decision
+from llmunix.kernel.session import RunSession
+from llmunix.policy.gate import Decision
 from llmunix.runtimes import text_protocol
-from llmunix.session import RunSession
-from llmunix.specs import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
-from llmunix.toolresult import ToolResult
+from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
+from llmunix.tools.result import ToolResult
 
 if TYPE_CHECKING:
     from llmunix.runtimes.openai import OpenAIRuntime
@@ -76,7 +76,7 @@ class _AgentLoop:
 
     def __init__(self, runtime: OpenAIRuntime, session: RunSession, agent: AgentSpec, *,
                  main: bool) -> None:
-        from llmunix.builtin_tools import openai_tools
+        from llmunix.tools.builtin import openai_tools
 
         self.rt = runtime
         self.session = session
@@ -335,7 +335,7 @@ class _AgentLoop:
 
     async def _prompt_tool(self, spec: ToolSpec, call: _Call) -> str:
         """A prompt tool is a one-shot model call whose system prompt is the tool's body."""
-        from llmunix import tool_exec
+        from llmunix.tools import spec_exec as tool_exec
 
         started = time.perf_counter()
         args = call.arguments or {}

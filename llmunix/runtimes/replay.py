@@ -7,9 +7,9 @@ that does not do what the recording did stops the replay with a precise report.
 
 from __future__ import annotations
 
-from llmunix.follower import ReplayMismatch, ReplaySource, check_step
+from llmunix.kernel.session import RunSession
+from llmunix.memory.replay import ReplayMismatch, ReplaySource, check_step
 from llmunix.runtimes.base import Runtime
-from llmunix.session import RunSession
 
 
 class ReplayRuntime(Runtime):

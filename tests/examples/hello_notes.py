@@ -94,8 +94,8 @@ def learner_args(server: OpenAIServer) -> list[str]:
 
 def main() -> None:
     from llmunix.memory import consolidate
-    from llmunix.scaffold import templates_root
-    from llmunix.workspace import Workspace
+    from llmunix.workspace.layout import Workspace
+    from llmunix.workspace.scaffold import templates_root
     from tests.support import run_cli
 
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as server:

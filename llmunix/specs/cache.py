@@ -38,7 +38,7 @@ class SpecCache:
 
     def files(self, scope_dir):
         """`registry.load_folder` through the cache."""
-        from llmunix.registry import spec_files
+        from llmunix.specs.registry import spec_files
 
         out = []
         for path in spec_files(scope_dir.folder):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmunix.workspace import relative_path as _rel
+from llmunix.workspace.layout import relative_path as _rel
 
 
 def print_json(data: Any) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import TraceError
-from llmunix.toolresult import ToolResult
-from llmunix.trace import Trace, read_meta, read_trace
+from llmunix.tools.result import ToolResult
+from llmunix.trace.markdown import Trace, read_meta, read_trace
 
 # Results compared exactly (after normalization). Other tools are checked for success only:
 # Write/Edit report in implementation-specific words, Bash output may legitimately vary.

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from llmunix.diagnostics import Diagnostic
-from llmunix.specs import AgentSpec, ToolSpec, is_builtin_tool, load_agent, load_tool
-from llmunix.workspace import Project, Workspace
+from llmunix.specs.diagnostics import Diagnostic
+from llmunix.specs.models import AgentSpec, ToolSpec, is_builtin_tool, load_agent, load_tool
+from llmunix.workspace.layout import Project, Workspace
 
 Spec = TypeVar("Spec", AgentSpec, ToolSpec)
 
@@ -181,7 +181,7 @@ def _layers(
 def load_registry(ws: Workspace, project: Project | None = None) -> Registry:
     """The effective registry for `project` (system and user scopes only when None), with
     unchanged files from the spec cache."""
-    from llmunix.spec_cache import SpecCache
+    from llmunix.specs.cache import SpecCache
 
     cache = SpecCache(ws.root)
     registry = build_registry(ws, project, cache.files)
@@ -225,7 +225,7 @@ class BootReport:
 def boot(ws: Workspace) -> BootReport:
     """Load the base scopes once, then layer each project's specs over them. Unchanged files
     come from the spec cache."""
-    from llmunix.spec_cache import SpecCache
+    from llmunix.specs.cache import SpecCache
 
     cache = SpecCache(ws.root)
     load = cache.files

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from llmunix.config import CONFIG_FILE
 from llmunix.errors import TraceError
+from llmunix.workspace.config import CONFIG_FILE
 
 STATE_DIR = ".llmunix"  # caches, locks and temporary files; ignored by git
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmunix.workspace import Project, Workspace
+from llmunix.workspace.layout import Project, Workspace
 
 # A learned trace is trusted for replay only while its record is good.
 MIN_CONFIDENCE = 0.5
@@ -49,7 +49,7 @@ def choose_mode(ws: Workspace, project: Project, goal: str) -> ModeDecision:
 
 def worked_example(path: Path) -> str:
     """A learned trace rendered for the model: what was done last time for a similar goal."""
-    from llmunix.follower import load_source
+    from llmunix.memory.replay import load_source
 
     source = load_source(path)
     lines = [

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmunix.errors import LlmunixError
-from llmunix.live_registry import LiveRegistry, ReloadEvent
-from llmunix.workspace import Workspace
+from llmunix.specs.live import LiveRegistry, ReloadEvent
+from llmunix.workspace.layout import Workspace
 
 PROMPT = "llmunix> "
 HISTORY_FILE = Path(".llmunix") / "shell_history"  # in the workspace; .llmunix/ is git-ignored
@@ -153,7 +153,8 @@ class Shell:
     # ------------------------------------------------------------ goals
 
     def run_goal(self, goal: str) -> None:
-        from llmunix import runner, ui, view
+        from llmunix.cli import ui, view
+        from llmunix.run import runner
 
         snapshot = self.live.sync()  # the specs as they are now, whatever events are in flight
         opts = self.options
@@ -185,12 +186,12 @@ class Shell:
     # ------------------------------------------------------------ commands
 
     def cmd_agents(self) -> None:
-        from llmunix import ui
+        from llmunix.cli import ui
 
         ui.print_agents(self.live.current())
 
     def cmd_reload(self) -> None:
-        from llmunix import ui
+        from llmunix.cli import ui
 
         self.live.sync()
         st = self.live.status()
@@ -205,7 +206,7 @@ class Shell:
                 self.out.print(f"  {event.describe(self.ws.root)}", markup=False, soft_wrap=True)
 
     def cmd_trace(self) -> None:
-        from llmunix.trace import read_trace
+        from llmunix.trace.markdown import read_trace
 
         if self.last_trace is None:
             self.out.print("no goal has run in this shell yet")

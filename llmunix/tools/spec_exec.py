@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import ToolError
-from llmunix.process import run_process
-from llmunix.specs import ToolSpec
-from llmunix.toolresult import ToolResult
+from llmunix.specs.models import ToolSpec
+from llmunix.tools.process import run_process
+from llmunix.tools.result import ToolResult
 
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENV_PREFIX = "LLMUNIX_ARG_"

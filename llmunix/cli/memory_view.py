@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from llmunix.report import print_json
-from llmunix.ui import out
+from llmunix.cli.report import print_json
+from llmunix.cli.ui import out
 
 
 def _money(cost: float | None) -> str:

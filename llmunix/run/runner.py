@@ -21,14 +21,14 @@ from llmunix.errors import (
     LlmunixError,
     SpecError,
 )
-from llmunix.events import Event, RunFinished, RunStarted
-from llmunix.policy import DEFAULT_DENY_COMMANDS, Policy
-from llmunix.registry import Registry, load_registry
+from llmunix.kernel.session import Limits, Price, RunSession, make_redactor, secret_values
+from llmunix.policy.gate import DEFAULT_DENY_COMMANDS, Policy
 from llmunix.runtimes import get_runtime
 from llmunix.runtimes.base import Runtime
-from llmunix.session import Limits, Price, RunSession, make_redactor, secret_values
-from llmunix.trace import TraceWriter, iso, new_trace_path, utc_now
-from llmunix.workspace import Workspace
+from llmunix.specs.registry import Registry, load_registry
+from llmunix.trace.events import Event, RunFinished, RunStarted
+from llmunix.trace.markdown import TraceWriter, iso, new_trace_path, utc_now
+from llmunix.workspace.layout import Workspace
 
 EXIT_BY_STATUS = {
     "success": EXIT_OK,
@@ -133,7 +133,7 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
             hint="see `llmunix agents list --project " + project.name + "` and `llmunix boot`",
         )
     if request.mode == "follower":
-        from llmunix.follower import load_source
+        from llmunix.memory.replay import load_source
         from llmunix.runtimes.replay import ReplayRuntime
 
         if request.source is None:
@@ -265,7 +265,7 @@ def _warm_git() -> None:
 def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
                runtime: str) -> str | None:
     """One commit per run: its trace and whatever it changed in the project."""
-    from llmunix import gitmem
+    from llmunix.memory import git as gitmem
 
     goal = " ".join(request.goal.split())
     subject = f"run {outcome.trace_id}: {goal[:72]}"
@@ -288,8 +288,8 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
 def run(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
     """Run a goal in the requested mode. `auto` picks one from the learned traces, and a
     follower run that fails is run again as learner; both runs are recorded."""
-    from llmunix.events import ModeChosen
-    from llmunix.modes import choose_mode, worked_example
+    from llmunix.run.modes import choose_mode, worked_example
+    from llmunix.trace.events import ModeChosen
 
     if request.mode not in ("auto", "follower") or request.source is not None:
         return _run_recorded_use(ws, request, emit)
@@ -327,7 +327,7 @@ def _run_recorded_use(ws: Workspace, request: RunRequest, emit) -> RunOutcome:
     if request.mode == "auto":
         request = replace(request, mode="learner")
     if request.mode == "follower" and request.source is not None:
-        from llmunix.follower import load_source
+        from llmunix.memory.replay import load_source
 
         source = load_source(request.source)
         request = replace(request, goal=request.goal or source.goal,
@@ -337,7 +337,7 @@ def _run_recorded_use(ws: Workspace, request: RunRequest, emit) -> RunOutcome:
 
 def _record_follower_use(request: RunRequest, outcome: RunOutcome) -> None:
     """A replay of a learned trace updates its record (usage, success rate, confidence)."""
-    from llmunix.trace import read_meta
+    from llmunix.trace.markdown import read_meta
 
     if request.mode == "follower" and request.source is not None and outcome.status in (
         "success", "error"

@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmunix.diagnostics import Diagnostic
-from llmunix.document import Document, read_document
 from llmunix.errors import SpecError
-from llmunix.policy import Constraints
+from llmunix.policy.gate import Constraints
+from llmunix.specs.diagnostics import Diagnostic
+from llmunix.specs.document import Document, read_document
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 

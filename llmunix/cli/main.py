@@ -57,7 +57,7 @@ def _root(
 
 
 def _workspace():
-    from llmunix.workspace import find_workspace
+    from llmunix.workspace.layout import find_workspace
 
     return find_workspace(home=_state["home"])
 
@@ -77,7 +77,9 @@ def init(
     ),
 ) -> None:
     """Create a workspace: llmunix.toml, system agents and tools, a default project, a git repo."""
-    from llmunix import gitmem, scaffold, ui
+    from llmunix.cli import ui
+    from llmunix.memory import git as gitmem
+    from llmunix.workspace import scaffold
 
     if example == "list":
         for name in scaffold.examples():
@@ -93,8 +95,9 @@ def init(
 
 def _index_new_workspace(report) -> None:
     """Write the new workspace's SmartLibrary.md, so the first commit holds the real index."""
-    from llmunix import library, registry
-    from llmunix.workspace import Workspace
+    from llmunix.memory import library
+    from llmunix.specs import registry
+    from llmunix.workspace.layout import Workspace
 
     library_path = "system/SmartLibrary.md"
     if library_path in report.created:
@@ -106,7 +109,9 @@ def boot(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Read and validate every agent and tool spec; show the system; refresh SmartLibrary.md."""
-    from llmunix import library, registry, report
+    from llmunix.cli import report
+    from llmunix.memory import library
+    from llmunix.specs import registry
 
     ws = _workspace()
     ws.config  # noqa: B018 - boot also validates llmunix.toml
@@ -115,7 +120,7 @@ def boot(
     if json_out:
         report.print_json(report.boot_to_dict(booted))
     else:
-        from llmunix import ui
+        from llmunix.cli import ui
 
         ui.print_boot(booted)
     if not booted.ok:
@@ -123,7 +128,7 @@ def boot(
 
 
 def _registry(project: str | None):
-    from llmunix.registry import load_registry
+    from llmunix.specs.registry import load_registry
 
     ws = _workspace()
     return load_registry(ws, _project(ws, project) if project else None)
@@ -135,7 +140,7 @@ def agents_list(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the agents in effect."""
-    from llmunix import report, ui
+    from llmunix.cli import report, ui
 
     reg = _registry(project)
     if json_out:
@@ -151,7 +156,7 @@ def agents_show(
     project: str | None = typer.Option(None, "--project", "-p", help="Include a project's agents."),
 ) -> None:
     """Show one agent: its settings and its prompt."""
-    from llmunix import ui
+    from llmunix.cli import ui
     from llmunix.errors import SpecError
 
     reg = _registry(project)
@@ -167,7 +172,7 @@ def tools_list(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the tool specs in effect."""
-    from llmunix import report, ui
+    from llmunix.cli import report, ui
 
     reg = _registry(project)
     if json_out:
@@ -183,7 +188,7 @@ def tools_show(
     project: str | None = typer.Option(None, "--project", "-p", help="Include a project's tools."),
 ) -> None:
     """Show one tool: kind, input schema, how it runs."""
-    from llmunix import ui
+    from llmunix.cli import ui
 
     reg = _registry(project)
     ui.print_tool(_tool(reg, name), reg.workspace.root)
@@ -209,9 +214,10 @@ def tools_run(
     """Run a command or python tool directly, in the project's workspace folder."""
     import json
 
-    from llmunix import tool_exec, ui
+    from llmunix.cli import ui
     from llmunix.errors import ToolError
-    from llmunix.registry import load_registry
+    from llmunix.specs.registry import load_registry
+    from llmunix.tools import spec_exec as tool_exec
 
     ws = _workspace()
     proj = ws.ensure_project(project or ws.config.run.project)
@@ -251,8 +257,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the result."),
 ) -> None:
     """Run a goal: the orchestrator plans and delegates; every step goes into a trace."""
-    from llmunix import runner
     from llmunix.errors import LlmunixError
+    from llmunix.run import runner
 
     if mode not in ("auto", "learner", "follower", "mixed"):
         raise LlmunixError(f"unknown mode {mode!r}",
@@ -267,7 +273,8 @@ def run(
 
 
 def _run(request, json_out: bool, quiet: bool) -> None:
-    from llmunix import runner, view
+    from llmunix.cli import view
+    from llmunix.run import runner
 
     ws = _workspace()
     outcome = runner.run(ws, request, view.make_view(json_lines=json_out, quiet=quiet))
@@ -284,8 +291,8 @@ def trace_replay(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the result."),
 ) -> None:
     """Re-run a trace's tool calls in order with no model (0 tokens), checking each step."""
-    from llmunix import runner
-    from llmunix.trace import read_meta
+    from llmunix.run import runner
+    from llmunix.trace.markdown import read_meta
 
     meta = read_meta(path)
     request = runner.RunRequest(
@@ -298,8 +305,8 @@ def trace_replay(
 @trace_app.command("show")
 def trace_show(path: Path = typer.Argument(..., help="A trace file.")) -> None:
     """Summarize a trace: status, totals, and each step on one line."""
-    from llmunix import ui
-    from llmunix.trace import read_trace
+    from llmunix.cli import ui
+    from llmunix.trace.markdown import read_trace
 
     ui.print_trace(read_trace(path))
 
@@ -317,7 +324,7 @@ def watch(
 ) -> None:
     """Validate specs as you write them: one line per change (added, reloaded, error with file,
     line and cause, removed). Runs until interrupted; Ctrl-C or SIGTERM ends it with exit 0."""
-    from llmunix import shell
+    from llmunix.cli import shell
 
     shell.run_watch(_workspace(), project, json_lines=json_out)
 
@@ -333,7 +340,7 @@ def shell_command(
     """Interactive: each line is a goal, run with the specs as they are at that moment (edits
     apply without a restart). :help lists the commands (:agents, :reload, :trace, :cost,
     :quit). Ctrl-C stops the running goal, not the shell; Ctrl-D or :quit leaves (exit 0)."""
-    from llmunix import shell
+    from llmunix.cli import shell
 
     options = shell.ShellOptions(project, agent, runtime, model, base_url)
     raise typer.Exit(shell.run_shell(_workspace(), options))
@@ -353,7 +360,8 @@ def log_command(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs from the git history: date, goal, mode, status, cost."""
-    from llmunix.memory import history, show
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import history
 
     show.print_runs(history.runs(_workspace(), project, limit), json_out)
 
@@ -372,8 +380,9 @@ def memory_consolidate(
 ) -> None:
     """Distil successful runs into long-term traces, promote patterns proven across projects,
     refresh SmartLibrary.md, prune old short-term traces; one commit. No model needed."""
-    from llmunix import view
-    from llmunix.memory import consolidate, show
+    from llmunix.cli import memory_view as show
+    from llmunix.cli import view
+    from llmunix.memory import consolidate
 
     emit = view.make_view(json_lines=False, quiet=json_out)  # a --summarize run, on stderr
     report = consolidate(
@@ -396,7 +405,8 @@ def memory_search(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank entries of every memory tier (short-term, long-term, memory log, SmartLibrary)."""
-    from llmunix.memory import search, show
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import search
 
     hits = search(_workspace(), query, project=project, limit=limit, reindex=reindex)
     show.print_hits(hits, json_out)
@@ -409,7 +419,8 @@ def memory_diff(
     stat: bool = typer.Option(False, "--stat", help="Only a summary of the files changed."),
 ) -> None:
     """Show what changed in memory (system/ and projects/*/memory/) since REV."""
-    from llmunix.memory import history, show
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import history
 
     show.print_text(history.memory_diff(_workspace(), rev, project, stat=stat))
 
@@ -419,7 +430,8 @@ def memory_revert(
     trace_id: str = typer.Argument(..., help="The run's trace id (see `llmunix log`)."),
 ) -> None:
     """Undo one run's commit with `git revert` (aborted, changing nothing, on a conflict)."""
-    from llmunix.memory import history, show
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import history
 
     run, sha = history.revert_run(_workspace(), trace_id)
     show.print_revert(run, sha)
@@ -434,7 +446,7 @@ def main() -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except LlmunixError as exc:
-        from llmunix import ui
+        from llmunix.cli import ui
 
         ui.print_error(exc)
         code = exc.exit_code

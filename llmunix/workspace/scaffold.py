@@ -6,9 +6,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmunix.config import CONFIG_FILE, default_config_text
 from llmunix.errors import WorkspaceError
-from llmunix.workspace import Project
+from llmunix.workspace.config import CONFIG_FILE, default_config_text
+from llmunix.workspace.layout import Project
 
 DEFAULT_PROJECT = "default"
 GITIGNORE = (
@@ -19,8 +19,8 @@ GITIGNORE = (
 
 def templates_root() -> Path:
     """The shipped system/, agents/ and projects/: inside the wheel, or the source checkout."""
-    here = Path(__file__).resolve().parent
-    for root in (here / "_templates", here.parent):
+    package = Path(__file__).resolve().parent.parent  # llmunix/
+    for root in (package / "_templates", package.parent):
         if (root / "system" / "agents").is_dir():
             return root
     raise WorkspaceError("llmunix's templates are missing from this installation",

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import TraceError
-from llmunix.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
-from llmunix.markdown_meta import (
+from llmunix.specs.frontmatter import (
     atomic_write,
     dump_frontmatter,
     read_frontmatter,
     split_frontmatter,
 )
+from llmunix.trace.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
 
 MAX_INLINE_RESULT = 4_000
 _STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from llmunix.errors import PolicyDenied
-from llmunix.policy import Policy, compile_glob, split_glob
-from llmunix.toolresult import ToolResult
+from llmunix.policy.gate import Policy, compile_glob, split_glob
+from llmunix.tools.result import ToolResult
 
 __all__ = ["BUILTIN_SCHEMAS", "openai_tools", "run_builtin"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from llmunix.events import (
+from llmunix.trace.events import (
     AssistantText,
     Event,
     RunFinished,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from llmunix.config import CONFIG_FILE, Config, load_config
 from llmunix.errors import WorkspaceError
+from llmunix.workspace.config import CONFIG_FILE, Config, load_config
 
 HOME_ENV = "LLMUNIX_HOME"
 PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

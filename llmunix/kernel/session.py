@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmunix.errors import LimitReached
-from llmunix.events import (
+from llmunix.policy.gate import Decision, Policy
+from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
+from llmunix.specs.registry import Registry
+from llmunix.tools.result import ToolResult
+from llmunix.trace.events import (
     AssistantText,
     Event,
     SubagentFinished,
@@ -20,11 +24,7 @@ from llmunix.events import (
     ToolCalled,
     UsageUpdated,
 )
-from llmunix.policy import Decision, Policy
-from llmunix.registry import Registry
-from llmunix.specs import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
-from llmunix.toolresult import ToolResult
-from llmunix.trace import TraceWriter
+from llmunix.trace.markdown import TraceWriter
 
 MCP_PREFIX = "mcp__llmunix__"  # how the Claude runtime names tool specs
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
@@ -289,8 +289,9 @@ class RunSession:
 
     def run_tool(self, tool: str, tool_input: dict) -> ToolResult:
         """Run a built-in or a tool spec, ungated: callers gate first (see `execute`)."""
-        from llmunix import builtin_tools, tool_exec
         from llmunix.errors import ToolError
+        from llmunix.tools import builtin as builtin_tools
+        from llmunix.tools import spec_exec as tool_exec
 
         name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
         started = time.perf_counter()

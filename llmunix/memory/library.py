@@ -3,8 +3,8 @@ diff shows only real changes."""
 
 from __future__ import annotations
 
-from llmunix.registry import BootReport
-from llmunix.workspace import relative_path as _rel
+from llmunix.specs.registry import BootReport
+from llmunix.workspace.layout import relative_path as _rel
 
 HEADER = """# SmartLibrary
 

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from llmunix.cli.report import agent_to_dict, all_overrides, memory_counts, tool_to_dict
 from llmunix.errors import LlmunixError
-from llmunix.report import agent_to_dict, all_overrides, memory_counts, tool_to_dict
-from llmunix.workspace import relative_path as _rel
+from llmunix.workspace.layout import relative_path as _rel
 
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)

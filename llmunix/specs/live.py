@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmunix.diagnostics import Diagnostic
-from llmunix.document import MAX_SPEC_BYTES
 from llmunix.errors import LlmunixError, WorkspaceError
-from llmunix.registry import (
+from llmunix.specs.diagnostics import Diagnostic
+from llmunix.specs.document import MAX_SPEC_BYTES
+from llmunix.specs.models import AgentSpec, ToolSpec
+from llmunix.specs.registry import (
     LoadedFile,
     Registry,
     ScopeDir,
@@ -38,8 +39,7 @@ from llmunix.registry import (
     project_scope_dirs,
     scope_dirs,
 )
-from llmunix.specs import AgentSpec, ToolSpec
-from llmunix.workspace import Project, Workspace
+from llmunix.workspace.layout import Project, Workspace
 
 EVENTS = ("added", "reloaded", "error", "removed")
 DEBOUNCE_S = 0.025  # quiet time before a changed file is read
