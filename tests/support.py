@@ -15,6 +15,20 @@ from llmunix.workspace.scaffold import init_workspace
 LLMUNIX = shutil.which("llmunix", path=str(Path(sys.executable).parent)) or "llmunix"
 
 
+def require(component: str, available: bool, how: str) -> None:
+    """Skip a test whose real component (bubblewrap, a llama.cpp server, Chromium, an MCP
+    server, ...) is missing here; under CI=true fail instead, so CI never passes by skipping.
+    `how` says how to install it."""
+    import pytest
+
+    if available:
+        return
+    message = f"needs {component}: {how}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{message} (CI must run every real-component test)", pytrace=False)
+    pytest.skip(message)
+
+
 def new_workspace(root: Path, *, example: str | None = None) -> Workspace:
     """A workspace laid out as `llmunix init` makes it (without the git commit)."""
     init_workspace(root, example=example)

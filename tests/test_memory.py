@@ -15,10 +15,10 @@ import yaml
 
 from llmunix import memory
 from llmunix.errors import RuntimeUnavailable
-from llmunix.memory import consolidation
 from llmunix.memory import git as gitmem
 from llmunix.memory.longterm import DEMOTE_AFTER, confidence
 from llmunix.memory.text import goal_signature, similarity, terms
+from llmunix.run import summarize
 from llmunix.trace.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
 from llmunix.trace.markdown import MAX_INLINE_RESULT, TraceWriter, iso, new_trace_path
 from llmunix.workspace.layout import Workspace
@@ -506,7 +506,9 @@ def test_summarize_runs_the_consolidation_agent_and_keeps_its_learnings(ws, monk
     monkeypatch.setattr(runner, "prepare", fake_prepare)
     monkeypatch.setattr(runner, "run_goal", fake_run_goal)
     source = make_trace(ws, "feed the fish")
-    report = memory.consolidate(ws, summarize=True, runtime="claude")
+    from llmunix.run.summarize import Summarizer
+
+    report = memory.consolidate(ws, summarizer=Summarizer(runtime="claude"))
     assert calls == [("prepare", "memory-consolidation-agent", "claude"),
                      ("run", "memory-consolidation-agent", "default")]
     learnings = ws.project("default").long_term_dir / "learnings.md"
@@ -521,7 +523,7 @@ def test_summarize_without_a_runtime_fails_before_doing_anything(ws, tmp_path):
     make_trace(ws, "feed the bird")
     gitmem.commit_paths(ws.root, "seed", create=True)
     with pytest.raises(RuntimeUnavailable):
-        consolidation.check_runtime(ws, "default", "replay", None, {})
+        summarize.check_runtime(ws, "default", "replay", None, {})
     from llmunix.runtimes.claude import CREDENTIAL_ENV
 
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(tmp_path / "none"),

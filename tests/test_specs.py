@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmunix.specs.models import load_agent, load_tool
+from llmunix.specs.agents import load_agent
+from llmunix.specs.tools import load_tool
 
 DIALECTS = Path(__file__).parent / "fixtures" / "dialects"
 

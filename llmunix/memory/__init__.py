@@ -3,7 +3,8 @@
 matching a goal to what was learned.
 
 Names are imported on first use (PEP 562), so reading one learned trace does not load the
-search index or consolidation code.
+search index or consolidation code. May import tools/, trace/, specs/ and lower layers; running a
+goal (consolidate --summarize) is handed in from run/.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _HOMES = {
     "DEMOTE_AFTER": "longterm",
     "LongTermStep": "longterm",
     "LongTermTrace": "longterm",
-    "load_long_term": "longterm",
+    "load_long_term": "learned_file",
     "record_use": "longterm",
     "goal_signature": "text",
 }

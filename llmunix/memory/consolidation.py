@@ -18,18 +18,17 @@ All of it happens under the workspace's git lock and ends in one commit
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llmunix import __version__
-from llmunix.errors import LlmunixError, RuntimeUnavailable, TraceError, WorkspaceError
+from llmunix.errors import TraceError, WorkspaceError
+from llmunix.memory import learned_file as lf
 from llmunix.memory import longterm as lt
+from llmunix.memory.promotion import promote
 from llmunix.memory.store import memory_lock
 from llmunix.memory.text import goal_signature
 from llmunix.specs.frontmatter import (
@@ -42,11 +41,7 @@ from llmunix.specs.frontmatter import (
 from llmunix.trace.markdown import Trace, find_traces
 from llmunix.workspace.layout import Project, Workspace
 
-ALPHA_PROJECTS = 2
-SUMMARY_AGENT = "memory-consolidation-agent"
-STAGING = ".memory-consolidation"
 STATE_FILE = "memory-state.json"
-LEARNINGS = "learnings.md"
 NETWORK_TOOLS = {"WebFetch", "WebSearch"}
 
 
@@ -94,34 +89,42 @@ def _projects(ws: Workspace, project: Project | str | None) -> list[Project]:
     return [proj]
 
 
-def consolidate(ws: Workspace, project: Project | str | None = None, *, summarize: bool = False,
-                runtime: str | None = None, model: str | None = None,
-                runtime_options: dict | None = None,
-                emit: Callable | None = None) -> ConsolidationReport:
+class Summarizer(Protocol):
+    """Writes readable learnings with a model (run/summarize.py): memory cannot run goals itself,
+    so the layer above hands one in."""
+
+    def check(self, ws: Workspace, project: str | None) -> None:
+        """Raise RuntimeUnavailable before anything is done when no model can run."""
+
+    def summarize(self, ws: Workspace, project: Project,
+                  sources: list[tuple[str, str]]) -> dict[str, Any]:
+        """Let the consolidation agent read `sources` (name, text) and keep its learnings."""
+
+
+def consolidate(ws: Workspace, project: Project | str | None = None, *,
+                summarizer: Summarizer | None = None) -> ConsolidationReport:
     """Consolidate one project's memory (all projects when None). Deterministic; see the module
-    docstring. With `summarize`, a model runtime must be available (checked first: nothing is
+    docstring. With a `summarizer`, a model runtime must be available (checked first: nothing is
     done when it is not)."""
     projects = _projects(ws, project)
-    if summarize:
-        check_runtime(ws, projects[0].name if projects else None, runtime, model,
-                      runtime_options or {})
+    if summarizer is not None:
+        summarizer.check(ws, projects[0].name if projects else None)
     report = ConsolidationReport([p.name for p in projects])
     with memory_lock(ws.root):
         for proj in projects:
-            _distil(ws, proj, report, keep_texts=summarize)
-        _promote(ws, report)
+            _distil(ws, proj, report, keep_texts=summarizer is not None)
+        promote(ws, report.promoted)
         _refresh_library(ws, report)
         for proj in projects:
             _prune(ws, proj, report)
         _reset_counters(ws, [p.name for p in projects])
         if ws.config.memory.commit and report.changed:
             report.commit = _commit(ws, report, projects)
-    if summarize:
+    if summarizer is not None:
         for proj in projects:
             if report.sources.get(proj.name):
                 report.summaries.append(
-                    _summarize(ws, proj, report.sources[proj.name], runtime, model,
-                               runtime_options or {}, emit or (lambda _e: None)))
+                    summarizer.summarize(ws, proj, report.sources[proj.name]))
     return report
 
 
@@ -231,7 +234,7 @@ def _open_latest(found: lt.LearnedFile | None) -> _Learned | None:
         return None
     try:
         text = found.path.read_text(encoding="utf-8")
-        trace = lt.parse(text, found.path)
+        trace = lf.parse(text, found.path)
     except (OSError, UnicodeDecodeError, TraceError):
         return None
     _meta, body = split_frontmatter(text, found.path)
@@ -291,69 +294,12 @@ def _new_learned(target: Path, trace: Trace, steps: list[lt.LongTermStep], signa
 def _write(ws: Workspace, learned: _Learned) -> None:
     if learned.body is None:
         assert learned.trace is not None
-        text = lt.render(learned.meta, learned.trace.goal, learned.trace.steps,
+        text = lf.render(learned.meta, learned.trace.goal, learned.trace.steps,
                          learned.trace.result)
     else:
         text = dump_frontmatter(learned.meta) + learned.body
     learned.path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(learned.path, text, ws.root)
-
-
-# ---------------------------------------------------------------- beta -> alpha
-
-
-def _promote(ws: Workspace, report: ConsolidationReport) -> None:
-    by_signature: dict[str, dict[str, list[lt.LearnedFile]]] = {}
-    for proj in ws.projects():
-        for f in lt.learned_files(proj.long_term_dir):
-            if f.meta.get("status") == "demoted" or int(f.meta.get("success_count", 0)) < 1:
-                continue
-            by_signature.setdefault(f.signature, {}).setdefault(proj.name, []).append(f)
-    proven = {s: p for s, p in by_signature.items() if len(p) >= ALPHA_PROJECTS}
-    if not proven:
-        return
-    path = ws.memory_log_path
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = "# Memory log (alpha tier)\n\n## Entries\n"
-    entries = []
-    for signature in sorted(proven):
-        if f"(signature: {signature})" in text:
-            continue
-        entries.append(_alpha_entry(signature, proven[signature]))
-        report.promoted.append(entries[-1].split("\n", 1)[0][3:])
-    if not entries:
-        return
-    text = text.replace("\n_None yet._\n", "\n", 1).rstrip("\n") + "\n\n" + "\n\n".join(entries)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, text + "\n", ws.root)
-
-
-def _alpha_entry(signature: str, projects: dict[str, list[lt.LearnedFile]]) -> str:
-    files = [f for name in sorted(projects) for f in projects[name]]
-    best = max(files, key=lambda f: (int(f.meta.get("success_count", 0)), f.version))
-    goal = " ".join(str(best.meta.get("goal", "")).split())
-    heading = " ".join(goal.split()[:10])
-    try:
-        tools = [s.tool for s in lt.load_long_term(best.path).steps if s.kind == "tool"]
-    except TraceError:
-        tools = list(best.meta.get("metadata", {}).get("tools", []))
-    chain = " → ".join(tools[:8]) + (" → …" if len(tools) > 8 else "")
-    successes = sum(int(f.meta.get("success_count", 0)) for f in files)
-    uses = sum(int(f.meta.get("usage_count", 0)) for f in files)
-    score = 0.99 if successes >= 20 and uses and successes / uses >= 0.95 else 0.9
-    goal_text = goal if len(goal) <= 120 else goal[:119] + "…"
-    return "\n".join([
-        f"## {heading}",
-        f"- pattern: when a goal reads like \"{goal_text}\" (signature: {signature}), replay "
-        f"its learned steps: {chain}",
-        f"- evidence: traces {', '.join(f.path.stem for f in files)}; "
-        f"projects {', '.join(sorted(projects))}",
-        f"- confidence: {score}",
-        f"- added: {datetime.now(timezone.utc).strftime('%Y-%m-%d')}",
-        "- supersedes: none",
-    ])
 
 
 # ---------------------------------------------------------------- delta, retention, commit
@@ -463,73 +409,3 @@ def maybe_auto_consolidate(ws: Workspace, project: Project | str) -> Consolidati
             _save_state(ws, state)
             return None
         return consolidate(ws, name)
-
-
-# ---------------------------------------------------------------- --summarize
-
-
-def check_runtime(ws: Workspace, project: str | None, runtime: str | None, model: str | None,
-                  runtime_options: dict) -> None:
-    """RuntimeUnavailable, with a clear message, unless a model runtime can run the agent."""
-    from llmunix.run import runner
-
-    name = runtime or ws.config.run.runtime
-    hint = ("the deterministic part needs no model: run `llmunix memory consolidate` without "
-            "--summarize")
-    if name == "replay":
-        raise RuntimeUnavailable(
-            "--summarize needs a model runtime (claude or openai); replay has no model",
-            hint=hint)
-    request = runner.RunRequest(goal="summarize memory", project=project, agent=SUMMARY_AGENT,
-                                runtime=name, model=model, runtime_options=dict(runtime_options))
-    try:
-        runner.prepare(ws, request)
-    except RuntimeUnavailable as exc:
-        raise RuntimeUnavailable(
-            f"--summarize needs a model runtime, and {name} is not available: {exc.message}",
-            hint=hint) from exc
-
-
-def _summarize(ws: Workspace, project: Project, sources: list[tuple[str, str]],
-               runtime: str | None, model: str | None, runtime_options: dict,
-               emit: Callable) -> dict[str, Any]:
-    """Let the memory consolidation agent read this consolidation's traces and append learnings.
-    The agent may only touch its project's workspace/, so the traces are copied into a staging
-    folder there and its learnings file is moved into memory/long_term/ afterwards."""
-    from llmunix.memory import git as gitmem
-    from llmunix.run import runner
-
-    staging = project.workspace_dir / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "traces").mkdir(parents=True)
-    for name, text in sources:
-        (staging / "traces" / name).write_text(text, encoding="utf-8")
-    learnings = project.long_term_dir / LEARNINGS
-    before = learnings.read_text(encoding="utf-8") if learnings.is_file() else None
-    if before is not None:
-        (staging / LEARNINGS).write_text(before, encoding="utf-8")
-    goal = (f"Consolidate the {len(sources)} execution trace(s) in {STAGING}/traces/ into "
-            f"learnings: append your entries to {STAGING}/{LEARNINGS} (create it with the "
-            "heading `# Learnings` if it does not exist), as your instructions describe. "
-            "Skip traces the file already covers.")
-    request = runner.RunRequest(goal=goal, project=project.name, agent=SUMMARY_AGENT,
-                                runtime=runtime, model=model,
-                                runtime_options=dict(runtime_options))
-    written = None
-    try:
-        outcome = runner.run_goal(ws, request, emit)
-        staged = staging / LEARNINGS
-        after = staged.read_text(encoding="utf-8") if staged.is_file() else None
-        if outcome.status == "success" and after and after != before:
-            atomic_write(learnings, after, ws.root)
-            written = _rel(ws, learnings)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    if ws.config.memory.commit:
-        with contextlib.suppress(LlmunixError):  # on disk anyway; the next commit takes them
-            gitmem.commit_paths(ws.root, f"memory summarize: {project.name} "
-                                f"({outcome.trace_id})",
-                                [_rel(ws, project.long_term_dir), _rel(ws, project.workspace_dir)],
-                                create=True)
-    return {"project": project.name, "trace_id": outcome.trace_id, "status": outcome.status,
-            "learnings": written}

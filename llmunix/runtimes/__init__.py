@@ -1,5 +1,6 @@
 """Runtimes: what turns a goal into model calls. Each lives in its own module, imported only when
-chosen, so the heavy SDKs cost nothing on other paths."""
+chosen, so the heavy SDKs cost nothing on other paths. May import kernel/ and lower layers; a
+runtime reports every step to the session and never decides policy itself."""
 
 from __future__ import annotations
 

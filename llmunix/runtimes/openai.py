@@ -100,6 +100,10 @@ class OpenAIRuntime(Runtime):
     def model(self) -> str:
         return self._model
 
+    @property
+    def max_reply_chars(self) -> int:
+        return MAX_REPLY_CHARS
+
     def model_for(self, agent: AgentSpec, main: bool) -> str:
         """A sub-agent's own model when it names one a server may know, else the run's."""
         if not main and usable_model(agent.model):

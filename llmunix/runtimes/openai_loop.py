@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from llmunix.errors import LimitReached, LlmunixError, ToolError
 from llmunix.kernel.session import RunSession
@@ -16,9 +16,7 @@ from llmunix.policy.gate import Decision
 from llmunix.runtimes import text_protocol
 from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
 from llmunix.tools.result import ToolResult
-
-if TYPE_CHECKING:
-    from llmunix.runtimes.openai import OpenAIRuntime
+from llmunix.workspace.config import OpenAIConfig
 
 # The built-ins llmunix runs itself on this runtime (Agent is the delegation tool below).
 OFFERED = frozenset({"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent"})
@@ -61,6 +59,22 @@ class _Reply:
     runaway: bool = False
 
 
+class Connection(Protocol):
+    """What the loop needs of the server connection (runtimes/openai.py's OpenAIRuntime)."""
+
+    config: OpenAIConfig
+    max_reply_chars: int  # a longer reply is a runaway: the connection stops reading it
+
+    def model_for(self, agent: AgentSpec, main: bool) -> str: ...
+
+    def uses_text_protocol(self, model: str) -> bool: ...
+
+    def new_call_id(self, proposed: str | None = None) -> str: ...
+
+    async def complete(self, model: str, messages: list[dict],
+                       tools: list[dict] | None) -> _Reply: ...
+
+
 def _tool_content(result: ToolResult) -> str:
     output = result.output or "(no output)"
     return f"Error: {output}" if result.is_error else output
@@ -74,7 +88,7 @@ def _function(name: str, description: str, parameters: dict) -> dict:
 class _AgentLoop:
     """One agent working on one prompt: the goal's agent, or a sub-agent it delegated to."""
 
-    def __init__(self, runtime: OpenAIRuntime, session: RunSession, agent: AgentSpec, *,
+    def __init__(self, runtime: Connection, session: RunSession, agent: AgentSpec, *,
                  main: bool) -> None:
         from llmunix.tools.builtin import openai_tools
 
@@ -169,9 +183,7 @@ class _AgentLoop:
     async def _handle(self, reply: _Reply) -> str | None:
         """Act on one reply. Returns the final answer, or None to go on."""
         if reply.runaway or reply.finish_reason == "length":
-            from llmunix.runtimes.openai import MAX_REPLY_CHARS
-
-            why = (f"longer than {MAX_REPLY_CHARS:,} characters" if reply.runaway
+            why = (f"longer than {self.rt.max_reply_chars:,} characters" if reply.runaway
                    else "the server's length limit")
             self._strike("a reply cut off by the length limit",
                          f"the reply was cut off ({why}) and discarded")

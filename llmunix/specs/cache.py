@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 
 from llmunix import __version__
+from llmunix.specs.scopes import spec_files
 
 CACHE_FILE = ".llmunix/spec-cache.pickle"
 
@@ -38,8 +39,6 @@ class SpecCache:
 
     def files(self, scope_dir):
         """`registry.load_folder` through the cache."""
-        from llmunix.specs.registry import spec_files
-
         out = []
         for path in spec_files(scope_dir.folder):
             key = (str(path), scope_dir.kind, scope_dir.scope)

@@ -16,151 +16,43 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmunix.errors import LlmunixError, WorkspaceError
+from llmunix.errors import LlmunixError
 from llmunix.specs.diagnostics import Diagnostic
-from llmunix.specs.document import MAX_SPEC_BYTES
-from llmunix.specs.models import AgentSpec, ToolSpec
+from llmunix.specs.folders import WatchedFolders
 from llmunix.specs.registry import (
     LoadedFile,
     Registry,
     ScopeDir,
     build_registry,
     is_spec_file_name,
-    project_scope_dirs,
     scope_dirs,
 )
+from llmunix.specs.reload import (
+    _MISSING,
+    _SAME,
+    _UNSTABLE,
+    CONFIRM_S,
+    DEBOUNCE_S,
+    MAX_WAIT_S,
+    LiveStatus,
+    ReloadError,
+    ReloadEvent,
+    _active,
+    _Change,
+    _digest,
+    _File,
+    _first_errors,
+    _Pending,
+)
 from llmunix.workspace.layout import Project, Workspace
-
-EVENTS = ("added", "reloaded", "error", "removed")
-DEBOUNCE_S = 0.025  # quiet time before a changed file is read
-MAX_WAIT_S = 1.0  # a file reported as still open for writing is read anyway after this
-CONFIRM_S = 0.1  # a file that fails to parse is read again after this before it is reported
-
-
-@dataclass(frozen=True)
-class ReloadError:
-    file: str
-    line: int | None
-    cause: str
-    hint: str | None = None
-
-    @classmethod
-    def from_diagnostic(cls, d: Diagnostic) -> ReloadError:
-        cause = f"{d.field}: {d.message}" if d.field else d.message
-        return cls(d.path, d.line, cause, d.hint)
-
-
-@dataclass(frozen=True)
-class ReloadEvent:
-    """One change of the registry, for one spec file."""
-
-    event: str  # added | reloaded | error | removed
-    path: str
-    kind: str  # agent | tool
-    name: str
-    scope: str
-    hash: str = ""  # content hash of the file as last read ("" once removed)
-    active_hash: str = ""  # hash of this file's version in effect ("" when none is)
-    error: ReloadError | None = None
-    generation: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def describe(self, root: Path | None = None) -> str:
-        """One line for a terminal, paths relative to `root`."""
-        where = _rel(self.path, root)
-        head = f"{self.event:<8} {self.kind} {self.name}"
-        if self.event == "removed":
-            return f"{head}  {where}"
-        if self.error is None:
-            return f"{head}  {where}  {self.hash}"
-        err = self.error
-        loc = _rel(err.file, root) + (f":{err.line}" if err.line else "")
-        hint = f" ({err.hint})" if err.hint else ""
-        kept = (f"; still using {self.active_hash}" if self.active_hash
-                else "; not loaded")
-        return f"{head}  {loc}: {err.cause}{hint}{kept}"
-
-
-@dataclass(frozen=True)
-class LiveStatus:
-    generation: int
-    agents: int
-    tools: int
-    files: int
-    errors: list[Diagnostic]
-    recent: list[ReloadEvent]
-    watching: list[Path]
-
-
-@dataclass
-class _File:
-    scope_dir: ScopeDir
-    spec: AgentSpec | ToolSpec | None  # the version in use: the last one that parsed
-    problems: list[Diagnostic]  # from the latest read
-    hash: str  # of the latest read
-
-
-@dataclass
-class _Pending:
-    last: float  # monotonic time of the latest event for the path
-    writing: bool = False  # modified and not yet closed (only where close events exist)
-    confirm: str | None = None  # hash of a failed read that must be read again to count
-
-
-@dataclass
-class _Change:
-    event: str
-    path: Path
-    old: _File | None
-    new: _File | None
-
-
-_MISSING = ("missing",)
-_SAME = ("same",)
-_UNSTABLE = ("unstable",)  # changed while being read, or written a moment ago: read it later
-
-
-def _rel(path: str, root: Path | None) -> str:
-    if root is None or not path:
-        return path
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return path
-
-
-def _digest(path: Path) -> str | None:
-    """The content hash `document.parse_document` gives the file, or None when unreadable."""
-    try:
-        st = path.stat()
-        if st.st_size > MAX_SPEC_BYTES:  # refused by the loader; not worth reading
-            return f"big-{st.st_size}-{st.st_mtime_ns}"
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    except OSError:
-        return None
-
-
-def _first_errors(registry: Registry) -> dict[str, Diagnostic]:
-    errors: dict[str, Diagnostic] = {}
-    for d in registry.errors:
-        errors.setdefault(d.path, d)
-    return errors
-
-
-def _active(registry: Registry) -> dict[str, AgentSpec | ToolSpec]:
-    return {str(s.path): s for s in (*registry.agents.values(), *registry.tools.values())}
 
 
 class _Handler:
@@ -173,7 +65,7 @@ class _Handler:
         self.live._on_fs_event(event)
 
 
-class LiveRegistry:
+class LiveRegistry(WatchedFolders):
     """The registry of `project` (system and user scopes only when None), kept current.
 
     `start()` loads every spec and starts watching; `snapshot()` is the registry for a run;
@@ -576,73 +468,3 @@ class LiveRegistry:
                 events.append(ReloadEvent("reloaded", **base))
         self._errors = errors
         return events
-
-    # ------------------------------------------------------------ folders
-
-    def _wanted_dirs(self) -> dict[Path, ScopeDir]:
-        dirs = scope_dirs(self.ws, self.project)
-        if self.all_projects:
-            for proj in self.ws.projects():
-                if self.project is None or proj.name != self.project.name:
-                    dirs += project_scope_dirs(proj)
-        return {d.folder: d for d in dirs}
-
-    def _all_paths(self) -> set[Path]:
-        with self._cond:
-            paths = set(self._files)
-            folders = list(self._scope_dirs)
-        for folder in folders:
-            if folder.is_dir():
-                paths.update(p for p in folder.glob("*.md") if is_spec_file_name(p.name))
-        return paths
-
-    def _refresh_structure(self) -> None:
-        """Match the watches to the folders that exist: each spec folder and every folder
-        above it up to the workspace root, so a folder created later is seen too."""
-        root = self.ws.root
-        for _ in range(10):  # folders may appear while watches are being added: look again
-            dirs = self._wanted_dirs()
-            with self._cond:
-                self._scope_dirs = dirs
-            wanted: dict[Path, tuple[int, int]] = {}
-            extra = [self.ws.projects_dir] if self.all_projects else []
-            for folder in [*dirs, *extra]:
-                for d in (folder, *folder.parents):
-                    if d != root and root not in d.parents:
-                        break
-                    try:
-                        st = d.stat()
-                    except OSError:
-                        continue
-                    if os.path.isdir(d):
-                        wanted[d] = (st.st_dev, st.st_ino)
-            changed = False
-            for d, (watch, ident) in list(self._watches.items()):
-                if wanted.get(d) != ident:  # gone, or a new folder under the same name
-                    self._unwatch(d, watch)
-                    changed = True
-            for d, ident in wanted.items():
-                if d not in self._watches:
-                    changed = self._watch(d, ident) or changed
-            if not changed:
-                return
-
-    def _watch(self, folder: Path, ident: tuple[int, int]) -> bool:
-        try:
-            watch = self._observer.schedule(self._handler, str(folder), recursive=False)
-        except FileNotFoundError:
-            return True  # removed meanwhile: the next round sees it gone
-        except OSError as exc:
-            raise WorkspaceError(
-                f"cannot watch {folder}: {exc.strerror or exc}",
-                hint="on Linux, raise fs.inotify.max_user_watches / max_user_instances",
-            ) from exc
-        with self._cond:
-            self._watches[folder] = (watch, ident)
-        return True
-
-    def _unwatch(self, folder: Path, watch: Any) -> None:
-        with self._cond:
-            self._watches.pop(folder, None)
-        with contextlib.suppress(Exception):  # watchdog stops a deleted folder's watch itself
-            self._observer.unschedule(watch)

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from llmunix.specs.diagnostics import Diagnostic
-from llmunix.specs.models import AgentSpec, ToolSpec, is_builtin_tool, load_agent, load_tool
+from llmunix.specs.models import AgentSpec, ToolSpec, is_builtin_tool
+from llmunix.specs.scopes import (  # noqa: F401 - part of the registry's interface
+    LoadedFile,
+    ScopeDir,
+    is_spec_file_name,
+    project_scope_dirs,
+    scope_dirs,
+    spec_files,
+)
 from llmunix.workspace.layout import Project, Workspace
 
 Spec = TypeVar("Spec", AgentSpec, ToolSpec)
@@ -51,50 +59,6 @@ class Registry:
         hashes = {f"agent:{a.name}": a.content_hash for a in self.agents.values()}
         hashes.update({f"tool:{t.name}": t.content_hash for t in self.tools.values()})
         return dict(sorted(hashes.items()))
-
-
-# One file as read: its path, its spec (None when broken) and every problem found in it.
-LoadedFile = tuple[Path, AgentSpec | ToolSpec | None, list[Diagnostic]]
-
-
-@dataclass(frozen=True)
-class ScopeDir:
-    """One folder specs of one kind are read from, and the scope they get."""
-
-    kind: str  # "agent" | "tool"
-    scope: str
-    folder: Path
-
-    def load(self, path: Path) -> tuple[AgentSpec | ToolSpec | None, list[Diagnostic]]:
-        return (load_agent if self.kind == "agent" else load_tool)(path, self.scope)
-
-
-def project_scope_dirs(project: Project) -> list[ScopeDir]:
-    scope = f"project:{project.name}"
-    return [ScopeDir("agent", scope, project.agents_dir),
-            ScopeDir("tool", scope, project.tools_dir)]
-
-
-def scope_dirs(ws: Workspace, project: Project | None) -> list[ScopeDir]:
-    """The folders of `project`'s registry (system and user scopes only when None), lowest
-    scope first."""
-    dirs = [
-        ScopeDir("agent", "system", ws.system_agents_dir),
-        ScopeDir("agent", "claude", ws.claude_agents_dir),
-        ScopeDir("agent", "user", ws.user_agents_dir),
-        ScopeDir("tool", "system", ws.system_tools_dir),
-    ]
-    return dirs + (project_scope_dirs(project) if project is not None else [])
-
-
-def is_spec_file_name(name: str) -> bool:
-    return name.endswith(".md") and name.lower() != "readme.md" and not name.startswith(".")
-
-
-def spec_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.md") if p.is_file() and is_spec_file_name(p.name))
 
 
 def load_folder(scope_dir: ScopeDir) -> list[LoadedFile]:

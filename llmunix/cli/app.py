@@ -1,0 +1,71 @@
+"""The typer app, its command groups and the helpers every command uses. Commands live in one
+module per group (boot, agents, tools, run, trace, watch, memory); cli/main.py registers them.
+
+Imports beyond typer happen inside commands so `llmunix --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from llmunix import __version__
+
+app = typer.Typer(
+    name="llmunix",
+    help="An operating system for LLM agents: markdown agents and tools, enforced policy, "
+    "execution traces, replay, and memory versioned in git.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: typer's rich help formatter costs ~90 ms at start-up
+)
+agents_app = typer.Typer(
+    help="List and inspect agents.", no_args_is_help=True, rich_markup_mode=None
+)
+tools_app = typer.Typer(
+    help="List, inspect and run tools.", no_args_is_help=True, rich_markup_mode=None
+)
+trace_app = typer.Typer(
+    help="Show and replay execution traces.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(agents_app, name="agents")
+app.add_typer(tools_app, name="tools")
+app.add_typer(trace_app, name="trace")
+
+_state: dict[str, str | None] = {"home": None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmunix {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    home: str | None = typer.Option(
+        None, "--home", help="Workspace folder (default: $LLMUNIX_HOME, else found upwards)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    _state["home"] = home
+
+
+def _workspace():
+    from llmunix.workspace.layout import find_workspace
+
+    return find_workspace(home=_state["home"])
+
+
+def _project(ws, name: str | None):
+    return ws.project(name or ws.config.run.project)
+
+
+
+def _registry(project: str | None):
+    from llmunix.specs.registry import load_registry
+
+    ws = _workspace()
+    return load_registry(ws, _project(ws, project) if project else None)

@@ -1,0 +1,102 @@
+"""`llmunix log` and `llmunix memory consolidate|search|diff|revert`."""
+
+from __future__ import annotations
+
+import typer
+
+from llmunix.cli.app import _workspace, app
+
+memory_app = typer.Typer(
+    help="Consolidate, search, diff and revert memory.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(memory_app, name="memory")
+
+
+@app.command("log")
+def log_command(
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project's runs."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N runs."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List runs from the git history: date, goal, mode, status, cost."""
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import history
+
+    show.print_runs(history.runs(_workspace(), project, limit), json_out)
+
+
+@memory_app.command("consolidate")
+def memory_consolidate(
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    summarize: bool = typer.Option(
+        False, "--summarize",
+        help="Also let the memory-consolidation-agent write learnings (needs a model runtime).",
+    ),
+    runtime: str | None = typer.Option(None, "--runtime", help="Runtime for --summarize."),
+    model: str | None = typer.Option(None, "--model", help="Model for --summarize."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Distil successful runs into long-term traces, promote patterns proven across projects,
+    refresh SmartLibrary.md, prune old short-term traces; one commit. No model needed."""
+    from llmunix.cli import memory_view as show
+    from llmunix.cli import view
+    from llmunix.memory import consolidate
+
+    summarizer = None
+    if summarize:
+        from llmunix.run.summarize import Summarizer
+
+        summarizer = Summarizer(
+            runtime=runtime, model=model,
+            runtime_options={"base_url": base_url} if base_url else {},
+            emit=view.make_view(json_lines=False, quiet=json_out),  # the model run, on stderr
+        )
+    report = consolidate(_workspace(), project, summarizer=summarizer)
+    show.print_consolidation(report, json_out)
+
+
+@memory_app.command("search")
+def memory_search(
+    query: str = typer.Argument(..., help="Words to look for."),
+    project: str | None = typer.Option(
+        None, "--project", "-p", help="Only this project (and system-wide memory)."
+    ),
+    limit: int = typer.Option(10, "--limit", "-n", min=1, help="At most N entries."),
+    reindex: bool = typer.Option(
+        False, "--reindex", help="Rebuild the index first (after editing memory files in place)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank entries of every memory tier (short-term, long-term, memory log, SmartLibrary)."""
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import search
+
+    hits = search(_workspace(), query, project=project, limit=limit, reindex=reindex)
+    show.print_hits(hits, json_out)
+
+
+@memory_app.command("diff")
+def memory_diff(
+    rev: str = typer.Argument("HEAD~1", help="Compare memory with this revision."),
+    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    stat: bool = typer.Option(False, "--stat", help="Only a summary of the files changed."),
+) -> None:
+    """Show what changed in memory (system/ and projects/*/memory/) since REV."""
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import history
+
+    show.print_text(history.memory_diff(_workspace(), rev, project, stat=stat))
+
+
+@memory_app.command("revert")
+def memory_revert(
+    trace_id: str = typer.Argument(..., help="The run's trace id (see `llmunix log`)."),
+) -> None:
+    """Undo one run's commit with `git revert` (aborted, changing nothing, on a conflict)."""
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import history
+
+    run, sha = history.revert_run(_workspace(), trace_id)
+    show.print_revert(run, sha)

@@ -1,0 +1,56 @@
+"""Where specs live: the scope folders of a workspace, lowest scope first, and which files in
+them are specs. The registry and the spec cache both read folders through this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmunix.specs.agents import load_agent
+from llmunix.specs.diagnostics import Diagnostic
+from llmunix.specs.models import AgentSpec, ToolSpec
+from llmunix.specs.tools import load_tool
+from llmunix.workspace.layout import Project, Workspace
+
+# One file as read: its path, its spec (None when broken) and every problem found in it.
+LoadedFile = tuple[Path, AgentSpec | ToolSpec | None, list[Diagnostic]]
+
+
+@dataclass(frozen=True)
+class ScopeDir:
+    """One folder specs of one kind are read from, and the scope they get."""
+
+    kind: str  # "agent" | "tool"
+    scope: str
+    folder: Path
+
+    def load(self, path: Path) -> tuple[AgentSpec | ToolSpec | None, list[Diagnostic]]:
+        return (load_agent if self.kind == "agent" else load_tool)(path, self.scope)
+
+
+def project_scope_dirs(project: Project) -> list[ScopeDir]:
+    scope = f"project:{project.name}"
+    return [ScopeDir("agent", scope, project.agents_dir),
+            ScopeDir("tool", scope, project.tools_dir)]
+
+
+def scope_dirs(ws: Workspace, project: Project | None) -> list[ScopeDir]:
+    """The folders of `project`'s registry (system and user scopes only when None), lowest
+    scope first."""
+    dirs = [
+        ScopeDir("agent", "system", ws.system_agents_dir),
+        ScopeDir("agent", "claude", ws.claude_agents_dir),
+        ScopeDir("agent", "user", ws.user_agents_dir),
+        ScopeDir("tool", "system", ws.system_tools_dir),
+    ]
+    return dirs + (project_scope_dirs(project) if project is not None else [])
+
+
+def is_spec_file_name(name: str) -> bool:
+    return name.endswith(".md") and name.lower() != "readme.md" and not name.startswith(".")
+
+
+def spec_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.md") if p.is_file() and is_spec_file_name(p.name))
