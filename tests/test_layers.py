@@ -22,6 +22,7 @@ LAYERS = [
     {"trace"},
     {"tools"},
     {"memory"},
+    {"context"},
     {"kernel"},
     {"runtimes"},
     {"run"},
