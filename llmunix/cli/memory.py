@@ -1,4 +1,4 @@
-"""`llmunix log` and `llmunix memory consolidate|search|diff|revert`."""
+"""`llmunix log` and `llmunix memory consolidate|search|show|diff|revert`."""
 
 from __future__ import annotations
 
@@ -75,6 +75,27 @@ def memory_search(
 
     hits = search(_workspace(), query, project=project, limit=limit, reindex=reindex)
     show.print_hits(hits, json_out)
+
+
+@memory_app.command("show")
+def memory_show(
+    what: str = typer.Argument(..., help="What to show: core (the core memory blocks)."),
+    project: str | None = typer.Option(None, "--project", "-p", help="This project's block."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show core memory: the system-wide block (system/core.md) and the project's
+    (projects/<name>/memory/core.md), as every agent's system prompt gets them."""
+    from llmunix.cli import memory_view as show
+    from llmunix.errors import LlmunixError
+    from llmunix.memory.agent_tools import AgentMemory
+
+    if what != "core":
+        raise LlmunixError(f"cannot show {what!r}", hint="use `llmunix memory show core`; the "
+                                                         "kernel state is `llmunix status`")
+    ws = _workspace()
+    memory = AgentMemory(ws, ws.project(project or ws.config.run.project),
+                         ws.config.memory.core_tokens)
+    show.print_core(memory.blocks(), memory.limit_tokens, json_out)
 
 
 @memory_app.command("diff")

@@ -78,3 +78,19 @@ def print_revert(run, sha: str) -> None:
     out.print(f"reverted run {run.trace_id} ({run.sha[:10]}): {run.goal}", markup=False,
               soft_wrap=True)
     out.print(f"  git: {sha[:10]}")
+
+
+def print_core(blocks, limit_tokens: int, as_json: bool) -> None:
+    if as_json:
+        print_json([{"scope": b.scope, "path": b.rel, "tokens": b.tokens, "limit": limit_tokens,
+                     "sections": {s.name: s.body for s in b.sections}} for b in blocks])
+        return
+    for block in blocks:
+        out.print(f"{block.rel} · {block.scope} · {block.tokens:,} of {limit_tokens:,} tokens",
+                  markup=False, style="bold", soft_wrap=True)
+        if block.empty:
+            out.print("  (empty: agents add to it with MemoryWrite)", markup=False, style="dim")
+            continue
+        for section in block.sections:
+            out.print(f"## {section.name}", markup=False, soft_wrap=True)
+            out.print(section.body, markup=False, soft_wrap=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmunix.errors import LimitReached
+from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
+from llmunix.memory.agent_tools import AgentMemory
 from llmunix.policy.gate import Decision, Policy
 from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
 from llmunix.specs.registry import Registry
@@ -27,6 +29,7 @@ from llmunix.trace.events import (
 from llmunix.trace.markdown import TraceWriter
 
 MCP_PREFIX = "mcp__llmunix__"  # how the Claude runtime names tool specs
+RECALL = "Recall"  # the context's page-in tool (context/recall.py)
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 
 
@@ -73,6 +76,8 @@ class RunSession:
         live_registry: Callable[[], Registry] | None = None,
         price: Price = Price(),
         bash_timeout_s: float = 120.0,
+        memory: AgentMemory | None = None,
+        caution: str = "",
     ) -> None:
         self.registry = registry
         self.agent = agent
@@ -87,6 +92,8 @@ class RunSession:
         self.model = model
         self.price = price
         self.bash_timeout_s = bash_timeout_s
+        self.memory = memory  # MemorySearch, MemoryWrite and core memory
+        self.caution = caution  # the kernel state's note for the goal's agent (kernel/state.py)
         self.started = time.monotonic()
         self.turns = 0
         self.input_tokens = 0
@@ -99,6 +106,17 @@ class RunSession:
     def goal_message(self) -> str:
         """What the model is first sent: the goal, plus a worked example in mixed mode."""
         return f"{self.goal}\n\n{self.context}" if self.context else self.goal
+
+    def system_prompt(self, agent: AgentSpec) -> str:
+        """The agent's prompt as the model gets it, on every runtime: the kernel state's note
+        for the agent running the goal, then core memory, pinned for every agent."""
+        parts = [agent.prompt]
+        if self.caution and agent.name == self.agent.name:
+            parts.append(self.caution)
+        pinned = self.memory.pinned() if self.memory is not None else ""
+        if pinned:
+            parts.append(pinned)
+        return "\n\n".join(parts)
 
     # ------------------------------------------------------------ scope
 
@@ -144,7 +162,8 @@ class RunSession:
             return None
         names = set(agent.tools) if agent.tools is not None else (
             {n for n in self.registry.tools} | {"Read", "Write", "Edit", "Glob", "Grep", "Bash",
-                                                "Agent", "WebFetch", "WebSearch", "TodoWrite"}
+                                                "Agent", "WebFetch", "WebSearch", "TodoWrite",
+                                                *MEMORY_TOOLS}
         )
         return {n for n in names if n not in agent.disallowed_tools}
 
@@ -156,6 +175,8 @@ class RunSession:
         name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
         if not isinstance(tool_input, dict):
             return Decision(False, f"{name} refused: its input must be a JSON object")
+        if name == RECALL:  # it only reads this run's own trace: what paging took out
+            return Decision(True)
         return self.policy.check(
             name,
             tool_input,
@@ -299,6 +320,12 @@ class RunSession:
         try:
             if spec is not None:
                 result = tool_exec.run_tool_spec(spec, tool_input, cwd=self.workspace_dir)
+            elif name in MEMORY_TOOLS and self.memory is not None:
+                result = self.memory.run(name, tool_input)
+            elif name == RECALL:
+                from llmunix.context.recall import recall
+
+                result = recall(self.trace.path, tool_input)
             elif is_builtin_tool(name) and name in builtin_tools.BUILTIN_SCHEMAS:
                 result = builtin_tools.run_builtin(
                     name, tool_input, policy=self.policy, timeout_s=self.bash_timeout_s

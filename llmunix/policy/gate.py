@@ -188,6 +188,8 @@ class Policy:
                 return Decision(False, f"{tool} refused: this agent may only use {names}")
         if not isinstance(tool_input, dict):
             return Decision(False, f"{tool} refused: its input must be an object")
+        if tool == "MemoryWrite" and constraints is not None and constraints.read_only:
+            return Decision(False, f"{tool} refused: this agent is read-only")
         try:
             if tool in _WRITE_TOOLS:
                 return self._check_write(tool, tool_input, constraints)

@@ -22,13 +22,14 @@ from llmunix.errors import (
     SpecError,
 )
 from llmunix.kernel.session import Limits, Price, RunSession, make_redactor, secret_values
+from llmunix.memory.agent_tools import AgentMemory, kernel_files
 from llmunix.policy.gate import DEFAULT_DENY_COMMANDS, Policy
 from llmunix.runtimes import get_runtime
 from llmunix.runtimes.base import Runtime
 from llmunix.specs.registry import Registry, load_registry
 from llmunix.trace.events import Event, RunFinished, RunStarted
 from llmunix.trace.markdown import TraceWriter, iso, new_trace_path, utc_now
-from llmunix.workspace.layout import Workspace
+from llmunix.workspace.layout import Workspace, relative_path
 
 EXIT_BY_STATUS = {
     "success": EXIT_OK,
@@ -197,6 +198,8 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         emit=emit,
         model=runtime.model,
         price=price_for(ws, runtime.name, runtime.model),
+        memory=AgentMemory(ws, project, ws.config.memory.core_tokens,
+                           exclude=relative_path(trace_path, ws.root)),
     )
     emit(RunStarted(trace_id, request.goal, project.name, agent.name, runtime.name,
                     runtime.model, request.mode, str(trace_path)))
@@ -277,7 +280,8 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
     # must not ride along in this commit.
     trace = Path(outcome.trace_path)
     folders = [trace, trace.with_suffix(""), project.workspace_dir, project.output_dir,
-               project.long_term_dir, project.agents_dir, project.tools_dir]
+               project.long_term_dir, project.agents_dir, project.tools_dir,
+               *kernel_files(ws, project)]
     paths = [p.relative_to(ws.root).as_posix() for p in folders if p.exists()]
     try:
         return gitmem.commit_paths(ws.root, message, paths, create=True, allow_empty=True)

@@ -17,8 +17,11 @@ from typing import Any
 
 from llmunix.errors import LlmunixError, RuntimeUnavailable
 from llmunix.kernel.session import MCP_PREFIX, RunSession
+from llmunix.memory.agent_tools import NAMES
+from llmunix.memory.agent_tools import definition as memory_definition
 from llmunix.runtimes.base import Runtime
 
+MEMORY_TOOLS = frozenset(NAMES)
 # The Claude Code built-ins llmunix lets agents use. Tool specs join them as mcp__llmunix__*.
 OFFERED = frozenset(
     {"Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch", "WebSearch", "TodoWrite",
@@ -92,6 +95,8 @@ class ClaudeRuntime(Runtime):
     def _tools_for(self, session: RunSession, agent) -> list[str]:
         names = session.builtin_tools_for(agent, OFFERED)
         names += [MCP_PREFIX + t.name for t in session.tool_specs_for(agent)]
+        # llmunix's own memory tools, served in-process like tool specs
+        names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, MEMORY_TOOLS)]
         return names
 
     def _options(self, session: RunSession, sdk) -> Any:
@@ -103,22 +108,26 @@ class ClaudeRuntime(Runtime):
             for name, sub in session.subagents().items():
                 agents[name] = sdk.AgentDefinition(
                     description=sub.description,
-                    prompt=sub.prompt,
+                    prompt=session.system_prompt(sub),
                     tools=self._tools_for(session, sub),
                     model=sub.model,
                 )
         used_specs = {t.name: t for t in session.tool_specs_for(agent)}
         for sub in agents:
             used_specs.update({t.name: t for t in session.tool_specs_for(session.subagents()[sub])})
+        named = {n.removeprefix(MCP_PREFIX) for n in tools}
+        named.update(n.removeprefix(MCP_PREFIX) for d in agents.values() for n in d.tools or ())
+        memory = sorted(named & MEMORY_TOOLS)
         mcp = {}
-        if used_specs:
+        if used_specs or memory:
             mcp["llmunix"] = sdk.create_sdk_mcp_server(
                 "llmunix", "1.0", tools=[self._mcp_tool(session, spec, sdk)
                                          for spec in used_specs.values()]
+                + [self._memory_tool(session, name, sdk) for name in memory]
             )
         hook = sdk.HookMatcher(matcher=None, hooks=[self._gate(session)])
         return sdk.ClaudeAgentOptions(
-            system_prompt=agent.prompt,
+            system_prompt=session.system_prompt(agent),
             tools=tools,
             allowed_tools=tools,
             agents=agents or None,
@@ -160,6 +169,15 @@ class ClaudeRuntime(Runtime):
                     "is_error": result.is_error}
 
         return sdk.tool(spec.name, spec.description, spec.input_schema)(handler)
+
+    def _memory_tool(self, session: RunSession, name: str, sdk):
+        async def handler(args: dict) -> dict:
+            result = await asyncio.to_thread(session.run_tool, name, args)
+            return {"content": [{"type": "text", "text": result.output or "(no output)"}],
+                    "is_error": result.is_error}
+
+        description, schema = memory_definition(name)
+        return sdk.tool(name, description, schema)(handler)
 
     async def _prompt_tool(self, session: RunSession, spec, args: dict, sdk) -> str:
         """A prompt tool is a one-shot model call whose system prompt is the tool's body."""

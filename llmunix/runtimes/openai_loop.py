@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from llmunix.errors import LimitReached, LlmunixError, ToolError
 from llmunix.kernel.session import RunSession
+from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
+from llmunix.memory.agent_tools import openai_definitions
 from llmunix.policy.gate import Decision
 from llmunix.runtimes import text_protocol
 from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
@@ -19,7 +21,7 @@ from llmunix.tools.result import ToolResult
 from llmunix.workspace.config import OpenAIConfig
 
 # The built-ins llmunix runs itself on this runtime (Agent is the delegation tool below).
-OFFERED = frozenset({"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent"})
+OFFERED = frozenset({"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent", *MEMORY_TOOLS})
 
 EMPTY_REPLY = ("Your last reply was empty. Continue with the task: call a tool, or, if the task "
                "is done, reply with your final answer as text.")
@@ -106,7 +108,7 @@ class _AgentLoop:
         }
         # Sub-agents do not delegate further (as in Claude Code): no recursion to bound.
         self.subagents = session.subagents() if main and "Agent" in builtins else {}
-        self.tools = openai_tools(builtins)
+        self.tools = openai_tools(builtins) + openai_definitions(builtins)
         self.tools += [_function(s.name, s.description, s.input_schema)
                        for s in self.specs.values()]
         if self.subagents:
@@ -144,7 +146,7 @@ class _AgentLoop:
     # ------------------------------------------------------------ the loop
 
     async def run(self, prompt: str) -> str:
-        system = self.agent.prompt
+        system = self.session.system_prompt(self.agent)
         if self.text_mode and self.tools:
             system = f"{system}\n\n{text_protocol.instructions(self.tools)}"
         self.messages = [{"role": "system", "content": system},

@@ -26,6 +26,7 @@ BUILTIN_TOOLS = frozenset(
         "Agent", "Bash", "BashOutput", "Edit", "ExitPlanMode", "Glob", "Grep", "KillShell", "LS",
         "MultiEdit", "NotebookEdit", "NotebookRead", "Read", "Skill", "SlashCommand", "TodoWrite",
         "WebFetch", "WebSearch", "Write", "AskUserQuestion",
+        "MemorySearch", "MemoryWrite", "Recall",  # llmunix's own: memory and paging
     }
 )
 TOOL_ALIASES = {"Task": "Agent"}

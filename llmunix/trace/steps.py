@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Planning notes to the model; they change nothing in the workspace.
-NOT_REPLAYED = frozenset({"TodoWrite"})
+NOT_REPLAYED = frozenset({"TodoWrite", "Recall"})  # Recall only reads the trace back
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class MemoryConfig(_Section):
     follower_threshold: float = Field(0.92, ge=0, le=1)
     mixed_threshold: float = Field(0.75, ge=0, le=1)
     commit: bool = True
+    core_tokens: int = Field(1024, gt=0)  # the most each core memory block may hold
 
 
 class Config(_Section):
