@@ -7,8 +7,9 @@ from pathlib import Path
 # Exit codes, documented in README ("Exit codes").
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_NO_RUNTIME = 2
+EXIT_USAGE = 2  # a wrong command line (Click's own code for usage errors)
 EXIT_STOPPED = 3
+EXIT_NO_RUNTIME = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -44,6 +45,12 @@ class LlmunixError(Exception):
         where = self.location()
         text = f"{where}: {self.message}" if where else self.message
         return f"{text} ({self.hint})" if self.hint else text
+
+
+class UsageError(LlmunixError):
+    """A command line that cannot be run as given (a value the options cannot check)."""
+
+    exit_code = EXIT_USAGE
 
 
 class WorkspaceError(LlmunixError):

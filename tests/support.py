@@ -47,14 +47,20 @@ def agent_text(name: str, *, tools: str = "Read, Write", body: str = "Do the wor
     return f"---\nname: {name}\ndescription: {name} agent\ntools: {tools}\n{extra}---\n{body}\n"
 
 
+NO_USER_CONFIG = "/nonexistent/llmunix-test-config"  # XDG_CONFIG_HOME with no config.toml
+
+
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the installed `llmunix` console script as a real subprocess."""
+            timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `llmunix` console script as a real subprocess: no LLMUNIX_* variables
+    and no user config unless `env` sets them; stdin is `input`, else empty (/dev/null)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
-    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
+    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb",
+                     "XDG_CONFIG_HOME": NO_USER_CONFIG})
     full_env.update(env or {})
     return subprocess.run(
-        [LLMUNIX, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+        [LLMUNIX, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        input=input, stdin=subprocess.DEVNULL if input is None else None,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from llmunix.errors import EXIT_NO_RUNTIME
 from llmunix.trace.markdown import find_traces, read_trace
 from tests.scripted.anthropic_server import reply, text, tool_use
 from tests.support import LLMUNIX, agent_text, new_workspace, run_cli, write_spec
@@ -41,11 +42,11 @@ def only_trace(ws, project="default"):
     return read_trace(path)
 
 
-def test_no_credentials_exit_2(ws, tmp_path):
+def test_no_credentials_exit_no_runtime(ws, tmp_path):
     env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": "",
            "ANTHROPIC_AUTH_TOKEN": "", "CLAUDE_CODE_OAUTH_TOKEN": ""}
     result = run_cli("run", "anything", cwd=ws.root, env=env)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_NO_RUNTIME
     assert "no Claude credentials found" in result.stderr
     assert "--runtime openai" in result.stderr and "ANTHROPIC_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr

@@ -20,6 +20,7 @@ LAYERS = [
     {"policy"},
     {"specs"},
     {"trace"},
+    {"viewer", "telemetry"},
     {"tools"},
     {"memory"},
     {"context"},

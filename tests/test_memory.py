@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from llmunix import memory
-from llmunix.errors import RuntimeUnavailable
+from llmunix.errors import EXIT_NO_RUNTIME, RuntimeUnavailable
 from llmunix.memory import git as gitmem
 from llmunix.memory.longterm import DEMOTE_AFTER, confidence
 from llmunix.memory.text import goal_signature, similarity, terms
@@ -529,7 +529,7 @@ def test_summarize_without_a_runtime_fails_before_doing_anything(ws, tmp_path):
     env = {"HOME": str(tmp_path), "CLAUDE_CONFIG_DIR": str(tmp_path / "none"),
            **{name: "" for name in CREDENTIAL_ENV}}
     result = run_cli("memory", "consolidate", "--summarize", cwd=ws.root, env=env)
-    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.returncode == EXIT_NO_RUNTIME, result.stdout + result.stderr
     assert "--summarize needs a model runtime" in result.stderr
     assert "without --summarize" in result.stderr
     assert long_term(ws) == [] and not git.Repo(ws.root).is_dirty(untracked_files=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llmunix.errors import RuntimeUnavailable
+from llmunix.errors import EXIT_NO_RUNTIME, RuntimeUnavailable
 from llmunix.run import runner
 from llmunix.runtimes import openai as openai_rt
 from llmunix.runtimes import text_protocol
@@ -328,10 +328,10 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_no_server_exits_2_with_how_to_start_one(ws):
+def test_no_server_exits_no_runtime_with_how_to_start_one(ws):
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     result = run_cli("run", "hello", "--runtime", "openai", "--base-url", url, cwd=ws.root)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_NO_RUNTIME
     assert url in result.stderr and "ollama serve" in result.stderr
     assert "llama-server" in result.stderr and "--base-url" in result.stderr
     assert not find_traces(ws.project("default").short_term_dir)
@@ -343,7 +343,7 @@ def test_preflight_names_the_default_address():
     rt.base_url = f"http://127.0.0.1:{_closed_port()}/v1"
     with pytest.raises(RuntimeUnavailable) as info:
         rt.preflight()
-    assert info.value.exit_code == 2 and "connection refused" in info.value.message
+    assert info.value.exit_code == EXIT_NO_RUNTIME and "connection refused" in info.value.message
 
 
 # ---------------------------------------------------------------- the text protocol

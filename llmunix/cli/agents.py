@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from llmunix.cli import complete
 from llmunix.cli.app import _registry, agents_app
+from llmunix.cli.complete import project_option
 
 
 @agents_app.command("list")
 def agents_list(
-    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's agents."),
+    project: str | None = project_option("Include a project's agents."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the agents in effect."""
@@ -25,8 +27,8 @@ def agents_list(
 
 @agents_app.command("show")
 def agents_show(
-    name: str,
-    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's agents."),
+    name: str = typer.Argument(..., help="The agent's name.", autocompletion=complete.agents),
+    project: str | None = project_option("Include a project's agents."),
 ) -> None:
     """Show one agent: its settings and its prompt."""
     from llmunix.cli import ui

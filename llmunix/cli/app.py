@@ -10,24 +10,30 @@ import typer
 
 from llmunix import __version__
 
+# -h as well as --help, on every command; help text never wraps into a pipe's 80 columns.
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
 app = typer.Typer(
     name="llmunix",
     help="An operating system for LLM agents: markdown agents and tools, enforced policy, "
     "execution traces, replay, and memory versioned in git.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: typer's rich help formatter costs ~90 ms at start-up
+    context_settings=CONTEXT,
 )
-agents_app = typer.Typer(
-    help="List and inspect agents.", no_args_is_help=True, rich_markup_mode=None
-)
-tools_app = typer.Typer(
-    help="List, inspect and run tools.", no_args_is_help=True, rich_markup_mode=None
-)
-trace_app = typer.Typer(
-    help="Show and replay execution traces.", no_args_is_help=True, rich_markup_mode=None
-)
+
+
+def group(help_text: str) -> typer.Typer:
+    """A command group (`llmunix agents ...`) with the app's conventions."""
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None,
+                       context_settings=CONTEXT)
+
+
+agents_app = group("List and inspect agents.")
+tools_app = group("List, inspect and run tools.")
+trace_app = group("Show, replay and view execution traces.")
 app.add_typer(agents_app, name="agents")
 app.add_typer(tools_app, name="tools")
 app.add_typer(trace_app, name="trace")
@@ -69,3 +75,4 @@ def _registry(project: str | None):
 
     ws = _workspace()
     return load_registry(ws, _project(ws, project) if project else None)
+

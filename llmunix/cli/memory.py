@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from llmunix.cli.app import _workspace, app
+from llmunix.cli.app import _workspace, app, group
+from llmunix.cli.complete import project_option
 
-memory_app = typer.Typer(
-    help="Consolidate, search, diff and revert memory.", no_args_is_help=True,
-    rich_markup_mode=None,
-)
+memory_app = group("Consolidate, search, diff and revert memory.")
 app.add_typer(memory_app, name="memory")
 
 
 @app.command("log")
 def log_command(
-    project: str | None = typer.Option(None, "--project", "-p", help="Only this project's runs."),
+    project: str | None = project_option("Only this project's runs."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N runs."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -28,7 +26,7 @@ def log_command(
 
 @memory_app.command("consolidate")
 def memory_consolidate(
-    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    project: str | None = project_option("Only this project."),
     summarize: bool = typer.Option(
         False, "--summarize",
         help="Also let the memory-consolidation-agent write learnings (needs a model runtime).",
@@ -60,9 +58,7 @@ def memory_consolidate(
 @memory_app.command("search")
 def memory_search(
     query: str = typer.Argument(..., help="Words to look for."),
-    project: str | None = typer.Option(
-        None, "--project", "-p", help="Only this project (and system-wide memory)."
-    ),
+    project: str | None = project_option("Only this project (and system-wide memory)."),
     limit: int = typer.Option(10, "--limit", "-n", min=1, help="At most N entries."),
     reindex: bool = typer.Option(
         False, "--reindex", help="Rebuild the index first (after editing memory files in place)."
@@ -101,7 +97,7 @@ def memory_show(
 @memory_app.command("diff")
 def memory_diff(
     rev: str = typer.Argument("HEAD~1", help="Compare memory with this revision."),
-    project: str | None = typer.Option(None, "--project", "-p", help="Only this project."),
+    project: str | None = project_option("Only this project."),
     stat: bool = typer.Option(False, "--stat", help="Only a summary of the files changed."),
 ) -> None:
     """Show what changed in memory (system/ and projects/*/memory/) since REV."""

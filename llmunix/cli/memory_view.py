@@ -13,6 +13,25 @@ def _money(cost: float | None) -> str:
     return "-" if cost is None else f"${cost:.4f}"
 
 
+def _tokens(r) -> str:
+    if r.input_tokens is None:
+        return "-"
+    return f"{r.input_tokens:,}/{r.output_tokens:,}"
+
+
+def _duration(r) -> str:
+    return "-" if r.duration_s is None else f"{r.duration_s:.1f}s"
+
+
+LOG_COLUMNS = ("date", "trace", "status", "mode", "model", "tokens", "time", "cost", "goal")
+
+
+def _log_row(r) -> list[str]:
+    status = r.status + (f" (reverted {r.reverted_by[:8]})" if r.reverted_by else "")
+    return [r.date.replace("T", " ")[:19], r.trace_id, status, r.mode or "-", r.model or "-",
+            _tokens(r), _duration(r), _money(r.cost_usd), " ".join(r.goal.split())]
+
+
 def print_runs(runs, as_json: bool) -> None:
     if as_json:
         print_json([r.to_dict() for r in runs])
@@ -20,15 +39,24 @@ def print_runs(runs, as_json: bool) -> None:
     if not runs:
         out.print("no runs in the git history yet")
         return
+    rows = [_log_row(r) for r in runs]
+    if not out.is_terminal:
+        # Piped: one run per line, columns aligned, nothing wrapped or cut (ids stay whole).
+        widths = [max(len(c), *(len(row[i]) for row in rows))
+                  for i, c in enumerate(LOG_COLUMNS[:-1])]
+        for row in [list(LOG_COLUMNS), *rows]:
+            cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)] + [row[-1]]
+            sys.stdout.write("  ".join(cells).rstrip() + "\n")
+        return
     from rich.table import Table
 
     table = Table(title="Runs", title_justify="left")
-    for col in ("date", "trace", "goal", "mode", "status", "cost"):
-        table.add_column(col, overflow="fold")
-    for r in runs:
-        status = r.status + (f" (reverted {r.reverted_by[:8]})" if r.reverted_by else "")
-        table.add_row(r.date.replace("T", " ")[:19], r.trace_id, r.goal, r.mode or "-",
-                      status, _money(r.cost_usd))
+    for col in LOG_COLUMNS:
+        table.add_column(col, no_wrap=col != "goal", overflow="fold" if col == "goal" else
+                         "ellipsis", justify="right" if col in ("tokens", "time", "cost")
+                         else "left")
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 

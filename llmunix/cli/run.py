@@ -1,17 +1,28 @@
-"""`llmunix run`: a goal, with the live view or JSON events."""
+"""`llmunix run`: a goal, with the live view, JSON events or Claude Code's stream-json."""
 
 from __future__ import annotations
 
+import os
+import stat
+import sys
+
 import typer
 
+from llmunix.cli import complete
 from llmunix.cli.app import _workspace, app
+from llmunix.cli.complete import agent_option, project_option
+
+MAX_PIPED_CHARS = 1_000_000
+OUTPUT_FORMATS = ("text", "json", "stream-json")
 
 
 @app.command()
 def run(
-    goal: str = typer.Argument(..., help="What to achieve, in plain words."),
-    project: str | None = typer.Option(None, "--project", "-p", help="Project (default: default)."),
-    agent: str | None = typer.Option(None, "--agent", help="Agent receiving the goal."),
+    goal: str = typer.Argument(
+        ..., help="What to achieve, in plain words; `-` reads it from standard input.",
+        autocompletion=complete.goals),
+    project: str | None = project_option("Project (default: default)."),
+    agent: str | None = agent_option("Agent receiving the goal."),
     runtime: str | None = typer.Option(None, "--runtime", help="claude | openai | replay."),
     model: str | None = typer.Option(None, "--model", help="Model name for the runtime."),
     max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Model turns, at most."),
@@ -22,31 +33,72 @@ def run(
         "auto", "--mode",
         help="auto (from learned traces) | learner | follower (replay, no model) | mixed.",
     ),
-    json_out: bool = typer.Option(False, "--json", help="One JSON object per event on stdout."),
+    output_format: str = typer.Option(
+        "text", "--output-format",
+        help="text (live view on stderr, result on stdout) | stream-json (Claude Code's "
+             "event lines) | json (Claude Code's one result object)."),
+    json_out: bool = typer.Option(False, "--json", help="llmunix's own events, one JSON object "
+                                                        "per line on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the result."),
 ) -> None:
-    """Run a goal: the orchestrator plans and delegates; every step goes into a trace."""
-    from llmunix.errors import LlmunixError
+    """Run a goal: the orchestrator plans and delegates; every step goes into a trace. Text
+    piped in (`cat notes.md | llmunix run "summarize this"`) reaches the model with the goal."""
+    from llmunix.errors import UsageError
     from llmunix.run import runner
 
     if mode not in ("auto", "learner", "follower", "mixed"):
-        raise LlmunixError(f"unknown mode {mode!r}",
-                           hint="choose auto, learner, follower or mixed")
+        raise UsageError(f"unknown mode {mode!r}", hint="choose auto, learner, follower or mixed")
+    if output_format not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown output format {output_format!r}",
+                         hint="choose " + ", ".join(OUTPUT_FORMATS))
+    piped = ""
+    if goal == "-":
+        goal = sys.stdin.read().strip()
+        if not goal:
+            raise UsageError("no goal on standard input", hint='echo "<goal>" | llmunix run -')
+    else:
+        piped = piped_input()
     options = {"base_url": base_url} if base_url else {}
     request = runner.RunRequest(
         goal=goal, project=project, agent=agent, runtime=runtime, model=model,
         max_turns=max_turns, budget_usd=budget, timeout_s=timeout, runtime_options=options,
-        mode=mode,
+        mode=mode, piped_input=piped,
     )
-    _run(request, json_out, quiet)
+    _run(request, json_out, quiet, output_format)
 
 
-def _run(request, json_out: bool, quiet: bool) -> None:
+def piped_input() -> str:
+    """What a pipe or a redirected file holds on stdin; nothing for a terminal or /dev/null."""
+    from llmunix.errors import UsageError
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        return ""
+    text = sys.stdin.read(MAX_PIPED_CHARS + 1)
+    if len(text) > MAX_PIPED_CHARS:
+        raise UsageError(f"more than {MAX_PIPED_CHARS:,} characters were piped in",
+                         hint="name the file in the goal instead; the agent can Read it")
+    return text
+
+
+def _run(request, json_out: bool, quiet: bool, output_format: str = "text") -> None:
     from llmunix.cli import view
+    from llmunix.errors import LlmunixError
     from llmunix.run import runner
 
-    ws = _workspace()
-    outcome = runner.run(ws, request, view.make_view(json_lines=json_out, quiet=quiet))
-    if not json_out and outcome.result:
+    events = view.make_view(json_lines=json_out, quiet=quiet, output_format=output_format)
+    try:
+        ws = _workspace()
+        outcome = runner.run(ws, request, events)
+    except LlmunixError as exc:
+        if hasattr(events, "fail"):  # stream-json still ends with a result
+            events.fail(str(exc))
+        raise
+    finally:
+        events.close()
+    if output_format == "text" and not json_out and outcome.result:
         typer.echo(outcome.result)
     raise typer.Exit(outcome.exit_code)

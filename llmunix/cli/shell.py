@@ -166,7 +166,8 @@ class Shell:
             runtime_options={"base_url": opts.base_url} if opts.base_url else {},
             registry=snapshot, live_registry=self.live.current,
         )
-        live_view = view.LiveView(self.err)
+        live_view = view.LiveView(self.err) if self.err.is_terminal and view.is_live_terminal(
+            sys.stderr) else view.PlainView(self.err.file)
         try:
             outcome = runner.run_goal(self.ws, request, live_view)
         except KeyboardInterrupt:
@@ -176,8 +177,7 @@ class Shell:
             ui.print_error(exc)
             return
         finally:
-            if live_view.status is not None:
-                live_view.status.stop()
+            live_view.close()
         self.last_trace = Path(outcome.trace_path)
         self.totals.add(outcome)
         if outcome.result:

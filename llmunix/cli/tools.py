@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from llmunix.cli import complete
 from llmunix.cli.app import _registry, _workspace, tools_app
+from llmunix.cli.complete import project_option
 
 
 @tools_app.command("list")
 def tools_list(
-    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's tools."),
+    project: str | None = project_option("Include a project's tools."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the tool specs in effect."""
@@ -25,8 +27,8 @@ def tools_list(
 
 @tools_app.command("show")
 def tools_show(
-    name: str,
-    project: str | None = typer.Option(None, "--project", "-p", help="Include a project's tools."),
+    name: str = typer.Argument(..., help="The tool's name.", autocompletion=complete.tools),
+    project: str | None = project_option("Include a project's tools."),
 ) -> None:
     """Show one tool: kind, input schema, how it runs."""
     from llmunix.cli import ui
@@ -46,19 +48,21 @@ def _tool(reg, name: str):
 
 @tools_app.command("run")
 def tools_run(
-    name: str,
+    name: str = typer.Argument(..., help="The tool's name.", autocompletion=complete.tools),
     arg: list[str] = typer.Option([], "--arg", "-a", help="An argument as key=value (repeatable)."),
     json_args: str | None = typer.Option(None, "--json-args", help="All arguments as JSON."),
-    project: str | None = typer.Option(None, "--project", "-p", help="Project to run in."),
+    project: str | None = project_option("Project to run in."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds before it is killed."),
 ) -> None:
-    """Run a command or python tool directly, in the project's workspace folder."""
+    """Run a command or python tool directly, in the project's workspace folder
+    (projects/<project>/workspace/; the first line on stderr says which)."""
     import json
 
     from llmunix.cli import ui
     from llmunix.errors import ToolError
     from llmunix.specs.registry import load_registry
     from llmunix.tools import spec_exec as tool_exec
+    from llmunix.workspace.layout import relative_path
 
     ws = _workspace()
     proj = ws.ensure_project(project or ws.config.run.project)
@@ -73,6 +77,7 @@ def tools_run(
         if not isinstance(args, dict):
             raise ToolError("--json-args must be a JSON object")
     args.update(tool_exec.coerce_cli_args(spec, arg))
+    ui.print_tool_place(spec, proj.name, relative_path(proj.workspace_dir, ws.root) + "/")
     result = tool_exec.run_tool_spec(spec, args, cwd=proj.workspace_dir, timeout_s=timeout)
     ui.print_tool_result(spec, result)
     if result.is_error:

@@ -103,14 +103,38 @@ def print_tools(reg) -> None:
     print_diagnostics(reg.diagnostics)
 
 
+def _value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) if value else "(none)"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items()) if value else "(none)"
+    return "-" if value is None or value == "" else str(value)
+
+
 def print_agent(a, root: Path) -> None:
+    """An agent as a person reads it: one labelled line per setting, then its prompt."""
     data = agent_to_dict(a, root)
-    for key in ("name", "description", "scope", "dialect", "model", "tools", "settings", "path",
-                "hash"):
-        out.print(f"[bold]{key}:[/] ", end="")
-        out.print(str(data[key]), markup=False)
+    settings = dict(data["settings"])
+    constraints = settings.pop("constraints", {}) or {}
+    rows = [
+        ("name", data["name"]), ("description", " ".join(str(data["description"]).split())),
+        ("scope", data["scope"]), ("dialect", data["dialect"]),
+        ("model", data["model"] or "(the runtime's default)"),
+        ("tools", data["tools"] if data["tools"] is not None else "(all tools in scope)"),
+    ]
+    if data["disallowed_tools"]:
+        rows.append(("disallowed", data["disallowed_tools"]))
+    rows += [(key.replace("_", " "), value) for key, value in settings.items()]
+    rows += [(f"constraint {key.replace('_', ' ')}", value) for key, value in constraints.items()]
+    rows += [("file", data["path"]), ("hash", data["hash"])]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        out.print(f"[bold]{label.ljust(width)}[/]  ", end="")
+        out.print(_value(value), markup=False, soft_wrap=True)
     out.rule("prompt")
-    out.print(a.prompt, markup=False)
+    out.print(a.prompt, markup=False, soft_wrap=True)
 
 
 def print_tool(t, root: Path) -> None:
@@ -138,6 +162,12 @@ def print_tool_result(spec, result) -> None:
     status = "ok" if not result.is_error else "error"
     code = "" if result.exit_code is None else f", exit {result.exit_code}"
     err.print(f"[dim]{spec.name}: {status}{code}, {result.duration_s:.3f} s[/]")
+
+
+def print_tool_place(spec, project: str, folder: str) -> None:
+    """Where `tools run` runs, said before it runs (on stderr: stdout is the tool's output)."""
+    err.print(f"[dim]{spec.name} ({spec.kind} tool) in project {escape(project)}, "
+              f"folder {escape(folder)}[/]", soft_wrap=True)
 
 
 def print_trace(trace) -> None:

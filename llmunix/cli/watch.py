@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from llmunix.cli.app import _workspace, app
+from llmunix.cli.complete import agent_option, project_option
 
 
 @app.command()
@@ -27,8 +28,8 @@ def watch(
 
 @app.command("shell")
 def shell_command(
-    project: str | None = typer.Option(None, "--project", "-p", help="Project (default: default)."),
-    agent: str | None = typer.Option(None, "--agent", help="Agent receiving the goals."),
+    project: str | None = project_option("Project (default: default)."),
+    agent: str | None = agent_option("Agent receiving the goals."),
     runtime: str | None = typer.Option(None, "--runtime", help="claude | openai."),
     model: str | None = typer.Option(None, "--model", help="Model name for the runtime."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),

@@ -23,13 +23,16 @@ from llmunix.trace.events import (
     Event,
     SubagentFinished,
     SubagentStarted,
+    TextDelta,
     ToolCalled,
+    ToolStarted,
     UsageUpdated,
 )
 from llmunix.trace.markdown import TraceWriter
 
 MCP_PREFIX = "mcp__llmunix__"  # how the Claude runtime names tool specs
 RECALL = "Recall"  # the context's page-in tool (context/recall.py)
+INTERRUPTED_OUTPUT = "interrupted: the call was stopped by the user (Ctrl-C) while it ran"
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 
 
@@ -100,6 +103,9 @@ class RunSession:
         self.output_tokens = 0
         self.cache_read_tokens = 0
         self.cost_usd = 0.0
+        self.context_tokens = 0  # the latest turn's prompt
+        self.context_window = 0  # the model's context size, when a runtime knows it
+        self._usage_mark = (0, 0, 0.0)  # usage at the last assistant step
         self._cost_reported: float | None = None  # the runtime's own figure, when it has one
 
     @property
@@ -192,8 +198,21 @@ class RunSession:
     def text(self, agent: str, text: str) -> None:
         if text.strip():
             event = AssistantText(agent, text)
-            self.trace.assistant_text(event)
+            self.trace.assistant_text(event, self._turn_usage())
             self.emit(event)
+
+    def text_delta(self, agent: str, text: str) -> None:
+        """A piece of text as the model streams it: for the live view only; the whole text
+        comes to `text()` when the response is complete."""
+        if text:
+            self.emit(TextDelta(agent, text))
+
+    def _turn_usage(self) -> dict[str, Any]:
+        """Tokens and cost since the last assistant step: that step's turn, in the trace."""
+        now = (self.input_tokens, self.output_tokens, self.cost_usd)
+        before, self._usage_mark = self._usage_mark, now
+        return {"input_tokens": now[0] - before[0], "output_tokens": now[1] - before[1],
+                "cost_usd": round(now[2] - before[2], 6)}
 
     def tool_called(
         self,
@@ -206,6 +225,7 @@ class RunSession:
         is_error: bool,
         duration_s: float,
         decision: Decision,
+        interrupted: bool = False,
     ) -> None:
         name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
         spec = self.registry.tools.get(name)
@@ -220,9 +240,22 @@ class RunSession:
             decision="allowed" if decision.allowed else "denied",
             reason=decision.reason,
             spec_hash=spec.content_hash if spec else "",
+            interrupted=interrupted,
         )
         self.trace.tool_called(event)
         self.emit(event)
+
+    def tool_started(self, call_id: str, agent: str, tool: str, tool_input: Any) -> None:
+        name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
+        self.emit(ToolStarted(call_id, agent, name,
+                              tool_input if isinstance(tool_input, dict) else {"_raw": tool_input}))
+
+    def tool_interrupted(self, call_id: str, agent: str, tool: str, tool_input: Any,
+                         duration_s: float, decision: Decision) -> None:
+        """A call stopped by Ctrl-C while it ran: recorded as such, then the run ends."""
+        self.tool_called(call_id=call_id, agent=agent, tool=tool, tool_input=tool_input,
+                         output=INTERRUPTED_OUTPUT, is_error=True, duration_s=duration_s,
+                         decision=decision, interrupted=True)
 
     def subagent_started(self, agent: str, parent: str, call_id: str, prompt: str = "") -> None:
         spec = self.agent_named(agent)
@@ -249,6 +282,8 @@ class RunSession:
         already counted, e.g. its output tokens once it has streamed). Raises LimitReached past
         a limit."""
         self.turns += int(turn)
+        if turn and input_tokens:
+            self.context_tokens = input_tokens + cache_read_tokens
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.cache_read_tokens += cache_read_tokens
@@ -273,7 +308,8 @@ class RunSession:
 
     def _report_usage(self) -> None:
         self.emit(UsageUpdated(self.turns, self.input_tokens, self.output_tokens,
-                               self.cache_read_tokens, round(self.cost_usd, 6)))
+                               self.cache_read_tokens, round(self.cost_usd, 6),
+                               self.context_tokens, self.context_window))
 
     def check_limits(self) -> None:
         if self.turns > self.limits.max_turns:
@@ -299,10 +335,18 @@ class RunSession:
         decision = self.check(agent_name, tool, tool_input)
         if not decision.allowed:
             result = ToolResult(decision.reason, is_error=True)
-        elif in_thread:
-            result = await asyncio.to_thread(self.run_tool, tool, tool_input)
         else:
-            result = self.run_tool(tool, tool_input)
+            self.tool_started(call_id, agent_name, tool, tool_input)
+            started = time.perf_counter()
+            try:
+                if in_thread:
+                    result = await asyncio.to_thread(self.run_tool, tool, tool_input)
+                else:
+                    result = self.run_tool(tool, tool_input)
+            except asyncio.CancelledError:
+                self.tool_interrupted(call_id, agent_name, tool, tool_input,
+                                      time.perf_counter() - started, decision)
+                raise
         self.tool_called(call_id=call_id, agent=agent_name, tool=tool, tool_input=tool_input,
                          output=result.output, is_error=result.is_error,
                          duration_s=result.duration_s, decision=decision)

@@ -187,6 +187,14 @@ _RUN_SUBJECT = re.compile(r"^run (\S+): (.*)$")
 _REVERT_SUBJECT = re.compile(r'^Revert "run (\S+): ')
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
 _TRAILER = re.compile(r"^([A-Za-z-]+): (.*)$", re.M)
+_TOKENS = re.compile(r"^(\d+) in, (\d+) out$")
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,10 @@ class RunCommit:
     status: str
     cost_usd: float | None
     reverted_by: str | None = None
+    model: str = ""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    duration_s: float | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -247,9 +259,14 @@ def run_commits(root: Path, *, paths: list[str] | None = None,
         except ValueError:
             cost = None
         by = next((r for s, r in reverted.items() if sha.startswith(s)), None)
+        tokens = _TOKENS.match(trailers.get("tokens", ""))
         runs.append(RunCommit(sha, date, match.group(1), match.group(2),
                               trailers.get("runtime", ""), trailers.get("mode", ""),
-                              trailers.get("status", ""), cost, by))
+                              trailers.get("status", ""), cost, by,
+                              "" if trailers.get("model") == "-" else trailers.get("model", ""),
+                              int(tokens.group(1)) if tokens else None,
+                              int(tokens.group(2)) if tokens else None,
+                              _float(trailers.get("duration-s"))))
         if limit is not None and len(runs) >= limit:
             break
     return runs

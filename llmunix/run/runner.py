@@ -24,6 +24,7 @@ from llmunix.errors import (
 from llmunix.kernel.session import Limits, Price, RunSession, make_redactor, secret_values
 from llmunix.memory.agent_tools import AgentMemory, kernel_files
 from llmunix.policy.gate import DEFAULT_DENY_COMMANDS, Policy
+from llmunix.run.interrupt import Interrupted, interruptible
 from llmunix.runtimes import get_runtime
 from llmunix.runtimes.base import Runtime
 from llmunix.specs.registry import Registry, load_registry
@@ -58,6 +59,7 @@ class RunRequest:
     runtime_options: dict = field(default_factory=dict)
     source: Path | None = None  # follower: the trace to replay
     example: str = ""  # mixed: a learned trace shown to the model as a worked example
+    piped_input: str = ""  # what was piped into `llmunix run`, given to the model with the goal
     meta: dict = field(default_factory=dict)  # extra trace frontmatter (decision, source...)
     registry: Registry | None = None  # specs as they are now (the shell's live registry)
     live_registry: Callable[[], Registry] | None = None  # read again at each delegation
@@ -76,10 +78,15 @@ class RunOutcome:
     cost_usd: float
     duration_s: float
     commit: str | None = None
+    model: str = ""
 
     @property
     def exit_code(self) -> int:
         return EXIT_BY_STATUS.get(self.status, EXIT_ERROR)
+
+
+def piped_block(text: str) -> str:
+    return f"<stdin>\n{text.rstrip()}\n</stdin>" if text.strip() else ""
 
 
 def resolve_limits(ws: Workspace, request: RunRequest, agent) -> Limits:
@@ -182,6 +189,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         "limits": {"max_turns": limits.max_turns, "budget_usd": limits.budget_usd,
                    "timeout_s": limits.timeout_s},
         **request.meta,
+        **({"piped_input_chars": len(request.piped_input)} if request.piped_input else {}),
         "specs": registry.spec_hashes(),
         "llmunix_version": __version__,
     }
@@ -190,7 +198,8 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         registry=registry,
         agent=agent,
         goal=request.goal,
-        context=request.example,
+        context="\n\n".join(part for part in (piped_block(request.piped_input),
+                                                request.example) if part),
         live_registry=request.live_registry,
         limits=limits,
         policy=build_policy(ws, project.workspace_dir),
@@ -202,14 +211,18 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
                            exclude=relative_path(trace_path, ws.root)),
     )
     emit(RunStarted(trace_id, request.goal, project.name, agent.name, runtime.name,
-                    runtime.model, request.mode, str(trace_path)))
+                    runtime.model, request.mode, str(trace_path), str(project.workspace_dir),
+                    sorted(session.allowed_tools(agent) or
+                           {"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent",
+                            *registry.tools}),
+                    sorted(session.subagents())))
     clock = time.monotonic()
     status, result, reason = "success", "", ""
     try:
         result = asyncio.run(_drive(runtime, session, limits.timeout_s))
     except LimitReached as exc:
         status, reason = "stopped", exc.message
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         status, reason = "interrupted", "interrupted by the user (Ctrl-C)"
     except LlmunixError as exc:
         status, reason = "error", str(exc)
@@ -233,13 +246,14 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         result,
     )
     outcome = RunOutcome(trace_id, str(trace_path), status, result, reason, session.turns,
-                         session.input_tokens, session.output_tokens, session.cost_usd, duration)
+                         session.input_tokens, session.output_tokens, session.cost_usd, duration,
+                         model=session.model)
     _record_follower_use(request, outcome)
     if ws.config.memory.commit:
         outcome.commit = commit_run(ws, project, outcome, request, runtime.name)
     emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
                      session.input_tokens, session.output_tokens, round(session.cost_usd, 6),
-                     str(trace_path), {"commit": outcome.commit}))
+                     str(trace_path), {"commit": outcome.commit}, session.cache_read_tokens))
     _auto_consolidate(ws, project)
     return outcome
 
@@ -255,7 +269,7 @@ def _auto_consolidate(ws: Workspace, project) -> None:
 
 async def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
     try:
-        return await asyncio.wait_for(runtime.run(session), timeout=timeout_s)
+        return await interruptible(asyncio.wait_for(runtime.run(session), timeout=timeout_s))
     except asyncio.TimeoutError:
         raise LimitReached(f"timeout reached ({timeout_s:g} s)") from None
 
@@ -274,7 +288,9 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
     subject = f"run {outcome.trace_id}: {goal[:72]}"
     message = (
         f"{subject}\n\nRuntime: {runtime}\nMode: {request.mode}\nStatus: {outcome.status}\n"
-        f"Cost-USD: {outcome.cost_usd:.6f}\n"
+        f"Cost-USD: {outcome.cost_usd:.6f}\nModel: {outcome.model or '-'}\n"
+        f"Tokens: {outcome.input_tokens} in, {outcome.output_tokens} out\n"
+        f"Duration-S: {outcome.duration_s:.3f}\n"
     )
     # Only this run's trace and the folders a run changes: a concurrent run's half-written trace
     # must not ride along in this commit.

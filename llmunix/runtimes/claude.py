@@ -210,9 +210,15 @@ class ClaudeRuntime(Runtime):
                     # The result is in; llmunix keeps its own trace, so the CLI need not spend
                     # a few hundred ms saving its session file on the way out.
                     _stop_cli(client)
+                except asyncio.CancelledError:
+                    # Ctrl-C: the CLI and whatever it runs (its Bash commands) end at once, and
+                    # the calls that were running go into the trace as interrupted.
+                    _stop_cli(client, tree=True)
+                    stream.interrupted()
+                    raise
                 except BaseException:
-                    # A limit, Ctrl-C or an error: stop the CLI now. Left alone it would wait
-                    # for its in-flight model request before noticing stdin closed.
+                    # A limit or an error: stop the CLI now. Left alone it would wait for its
+                    # in-flight model request before noticing stdin closed.
                     _stop_cli(client)
                     raise
         except sdk.CLINotFoundError as exc:
@@ -286,6 +292,10 @@ class _Stream:
             usage = event.get("usage") or {}
             self.session.model_turn(output_tokens=int(usage.get("output_tokens") or 0),
                                     turn=False)
+        elif kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta":  # the live view shows text as it streams
+                self.session.text_delta(self.session.agent.name, str(delta.get("text") or ""))
 
     def _subagent_final_turn(self, result: Any) -> None:
         """A sub-agent's last response is folded into the Agent tool's result and never
@@ -315,6 +325,8 @@ class _Stream:
                 self.pending[block.id] = (agent, block.name, block.input, time.perf_counter())
                 if block.name in ("Agent", "Task"):
                     self.delegations[block.id] = str(block.input.get("subagent_type", ""))
+                else:
+                    self.session.tool_started(block.id, agent, block.name, block.input)
 
     def _result(self, message: Any) -> None:
         # Per-model totals include sub-agents; `usage` alone covers the main agent only.
@@ -344,6 +356,18 @@ class _Stream:
         self.session.subagent_started(self.delegations[call_id], parent, call_id,
                                       str(tool_input.get("prompt", "")))
 
+    def interrupted(self) -> None:
+        """Record the calls still running when the run was interrupted."""
+        for call_id, (agent, tool, tool_input, t0) in list(self.pending.items()):
+            if call_id in self.delegations:
+                continue
+            decision = self.runtime._decisions.get(call_id)
+            if decision is None:
+                continue  # never reached the gate: it did not run
+            self.pending.pop(call_id)
+            self.session.tool_interrupted(call_id, agent, tool, tool_input,
+                                          time.perf_counter() - t0, decision)
+
     def _tool_result(self, block: Any) -> None:
         call_id = block.tool_use_id
         decision = self.runtime._decisions.get(call_id)
@@ -372,8 +396,12 @@ class _Stream:
         )
 
 
-def _stop_cli(client: Any) -> None:
+def _stop_cli(client: Any, *, tree: bool = False) -> None:
     process = getattr(getattr(client, "_transport", None), "_process", None)
     if process is not None and process.returncode is None:
+        if tree:
+            from llmunix.tools.process import kill_tree
+
+            kill_tree(process.pid)
         with contextlib.suppress(ProcessLookupError):
             process.terminate()

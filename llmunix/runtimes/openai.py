@@ -156,8 +156,8 @@ class OpenAIRuntime(Runtime):
         self._call_ids.add(call_id)
         return call_id
 
-    async def complete(self, model: str, messages: list[dict], tools: list[dict] | None
-                       ) -> _Reply:
+    async def complete(self, model: str, messages: list[dict], tools: list[dict] | None,
+                       on_text=None) -> _Reply:
         """One streamed chat completion, assembled. Server failures become LlmunixError."""
         openai = _openai()
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
@@ -171,7 +171,7 @@ class OpenAIRuntime(Runtime):
             stream = await self._client.post("/chat/completions", body=kwargs, cast_to=object,
                                              stream=True, stream_cls=openai.AsyncStream[object])
             try:
-                reply = await self._collect(stream)
+                reply = await self._collect(stream, on_text)
             finally:
                 await stream.close()
         except openai.APIStatusError as exc:
@@ -197,7 +197,7 @@ class OpenAIRuntime(Runtime):
                                "it (no finish_reason)", hint="see the server's log")
         return reply
 
-    async def _collect(self, stream: Any) -> _Reply:
+    async def _collect(self, stream: Any, on_text=None) -> _Reply:
         """Assemble a streamed reply from its chunks (plain dicts)."""
         reply = _Reply()
         text: list[str] = []
@@ -215,6 +215,8 @@ class OpenAIRuntime(Runtime):
                 if content:
                     text.append(content)
                     size += len(content)
+                    if on_text is not None:  # the live view shows text as it arrives
+                        on_text(content)
                 for tc in delta.get("tool_calls") or ():
                     size += _add_call_delta(tc, calls, by_index)
                 if choice.get("finish_reason"):

@@ -155,13 +155,18 @@ class _AgentLoop:
         while True:
             self._check_own_limits()
             self.session.check_limits()
-            reply = await self.rt.complete(self.model, self.messages, tools)
+            # Streamed text is shown live, except the text protocol's (its calls are markup).
+            on_text = None if self.text_mode else self._stream_text
+            reply = await self.rt.complete(self.model, self.messages, tools, on_text)
             self.turns += 1
             self.session.model_turn(input_tokens=reply.input_tokens,
                                     output_tokens=reply.output_tokens)
             answer = await self._handle(reply)
             if answer is not None:
                 return answer
+
+    def _stream_text(self, piece: str) -> None:
+        self.session.text_delta(self.agent.name, piece)
 
     async def run_as_subagent(self, prompt: str) -> str:
         timeout = self.agent.settings.timeout_s

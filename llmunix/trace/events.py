@@ -10,7 +10,8 @@ from typing import Any
 @dataclass
 class Event:
     def to_dict(self) -> dict[str, Any]:
-        return {"event": _EVENT_NAMES[type(self)], **asdict(self)}
+        name = _EVENT_NAMES.get(type(self)) or type(self).__name__.lower()
+        return {"event": name, **asdict(self)}
 
 
 @dataclass
@@ -23,6 +24,9 @@ class RunStarted(Event):
     model: str
     mode: str
     trace_path: str
+    cwd: str = ""  # the workspace folder the run works in
+    tools: list[str] = field(default_factory=list)  # the goal's agent's tools
+    agents: list[str] = field(default_factory=list)  # the sub-agents it can delegate to
 
 
 @dataclass
@@ -42,6 +46,25 @@ class AssistantText(Event):
 
 
 @dataclass
+class TextDelta(Event):
+    """A piece of assistant text as the model streams it; the whole text follows as
+    AssistantText (which alone goes into the trace)."""
+
+    agent: str
+    text: str
+
+
+@dataclass
+class ToolStarted(Event):
+    """A tool call the policy allowed, as it starts."""
+
+    call_id: str
+    agent: str
+    tool: str
+    input: dict[str, Any]
+
+
+@dataclass
 class ToolCalled(Event):
     """A finished tool call (or one refused by the policy before it ran)."""
 
@@ -55,6 +78,7 @@ class ToolCalled(Event):
     decision: str  # "allowed" | "denied"
     reason: str = ""
     spec_hash: str = ""
+    interrupted: bool = False  # stopped by Ctrl-C while it ran
 
 
 @dataclass
@@ -81,6 +105,8 @@ class UsageUpdated(Event):
     output_tokens: int
     cache_read_tokens: int
     cost_usd: float
+    context_tokens: int = 0  # the prompt of the latest model turn: how full the context is
+    context_window: int = 0  # the model's context size, when known
 
 
 @dataclass
@@ -96,12 +122,15 @@ class RunFinished(Event):
     cost_usd: float
     trace_path: str
     extra: dict[str, Any] = field(default_factory=dict)
+    cache_read_tokens: int = 0
 
 
 _EVENT_NAMES = {
     RunStarted: "run_started",
     ModeChosen: "mode_chosen",
     AssistantText: "assistant_text",
+    TextDelta: "text_delta",
+    ToolStarted: "tool_started",
     ToolCalled: "tool_called",
     SubagentStarted: "subagent_started",
     SubagentFinished: "subagent_finished",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,6 +62,7 @@ class TraceWriter:
         self.meta = dict(meta)
         self.redact = redact
         self.steps = 0
+        self.clock = time.monotonic()  # steps record their time since the run began (at_s)
         self.sidecar = path.with_suffix("")  # folder for whole long results
         path.parent.mkdir(parents=True, exist_ok=True)
         self.meta.setdefault("status", "running")
@@ -75,14 +77,16 @@ class TraceWriter:
 
     def _section(self, kind: str, agent: str, bullets: dict[str, Any], body: str = "") -> None:
         self.steps += 1
+        bullets = {**bullets, "at_s": round(time.monotonic() - self.clock, 3)}
         lines = [f"\n## Step {self.steps} · {kind} · {agent}\n"]
         lines += [f"- {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in bullets.items()]
-        if bullets:
-            lines.append("")
+        lines.append("")
         self._write("\n".join(lines) + "\n" + body)
 
-    def assistant_text(self, event: AssistantText) -> None:
-        self._section("assistant", event.agent, {}, _fence(self.redact(event.text), "text"))
+    def assistant_text(self, event: AssistantText, usage: dict[str, Any] | None = None) -> None:
+        """`usage`: the tokens and cost of the turn that wrote the text."""
+        self._section("assistant", event.agent, dict(usage or {}),
+                      _fence(self.redact(event.text), "text"))
 
     def tool_called(self, event: ToolCalled) -> None:
         text_input = self.redact(json.dumps(event.input, indent=2, ensure_ascii=False))
@@ -98,6 +102,8 @@ class TraceWriter:
             bullets["reason"] = self.redact(event.reason)
         if event.spec_hash:
             bullets["spec_hash"] = event.spec_hash
+        if event.interrupted:
+            bullets["interrupted"] = True
         shown = output
         if len(output) > MAX_INLINE_RESULT:
             self.sidecar.mkdir(exist_ok=True)

@@ -1,7 +1,14 @@
-"""`llmunix.toml`: parsed into a strict model so a typo is reported, not silently ignored."""
+"""`llmunix.toml`: parsed into a strict model so a typo is reported, not silently ignored.
+
+The configuration in effect is, highest first: `LLMUNIX_RUNTIME` / `LLMUNIX_MODEL` /
+`LLMUNIX_PROJECT`, the workspace's `llmunix.toml`, the user's
+`$XDG_CONFIG_HOME/llmunix/config.toml` (default `~/.config/llmunix/config.toml`), the defaults.
+Command-line flags win over all of them.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -17,6 +24,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_FILE = "llmunix.toml"
+USER_CONFIG = Path("llmunix") / "config.toml"
+RUN_ENV = {"LLMUNIX_RUNTIME": "runtime", "LLMUNIX_MODEL": "model", "LLMUNIX_PROJECT": "project"}
 
 
 class _Section(BaseModel):
@@ -65,6 +74,11 @@ class MemoryConfig(_Section):
     core_tokens: int = Field(1024, gt=0)  # the most each core memory block may hold
 
 
+class TelemetryConfig(_Section):
+    otlp_endpoint: str = ""  # empty: $OTEL_EXPORTER_OTLP_ENDPOINT, else no export
+    service_name: str = "llmunix"
+
+
 class Config(_Section):
     run: RunConfig = RunConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -72,6 +86,7 @@ class Config(_Section):
     openai: OpenAIConfig = OpenAIConfig()
     prices: dict[str, Price] = {}
     memory: MemoryConfig = MemoryConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
 
 
 def default_config_text() -> str:
@@ -79,14 +94,51 @@ def default_config_text() -> str:
     return resources.files("llmunix").joinpath("data", CONFIG_FILE).read_text(encoding="utf-8")
 
 
-def load_config(path: Path) -> Config:
+def user_config_path(environ: dict[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME") or str(Path.home()),
+                                                       ".config")
+    return Path(base).expanduser() / USER_CONFIG
+
+
+def _read(path: Path) -> str | None:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Config()
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the configuration: {exc}", path=path) from exc
-    return parse_config(text, path)
+
+
+def _merge(low: dict, high: dict) -> dict:
+    out = dict(low)
+    for key, value in high.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(
+            out.get(key), dict) else value
+    return out
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
+    """The configuration in effect for the workspace whose llmunix.toml is `path`."""
+    env = os.environ if environ is None else environ
+    layers = []
+    for source in (user_config_path(env), path):
+        text = _read(source)
+        if text is not None:
+            parse_config(text, source)  # each file's own mistakes are reported with its name
+            layers.append(tomllib.loads(text))
+    data: dict = {}
+    for layer in layers:
+        data = _merge(data, layer)
+    for name, key in RUN_ENV.items():
+        if env.get(name):
+            data = _merge(data, {"run": {key: env[name]}})
+            try:
+                RunConfig.model_validate(data["run"])
+            except ValidationError as exc:
+                raise ConfigError(f"${name}: {exc.errors()[0]['msg']}",
+                                  hint=f"unset {name} or give it a valid value") from exc
+    return Config.model_validate(data) if data else Config()
 
 
 def parse_config(text: str, path: Path) -> Config:
