@@ -310,3 +310,15 @@ def test_watch_text_reports_broken_files_at_start_and_ctrl_c_exits_0(ws):
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=TIMEOUT)
     assert code == 0
+
+
+def test_claude_agents_in_sub_folders_reload_too(ws, live):
+    # Claude Code reads .claude/agents/**/*.md; so does llmunix, live included.
+    nested = ws.claude_agents_dir / "team" / "backend"
+    write_spec(nested, "api.md", agent_text("api", body="First."))
+    wait(live, lambda r: "api" in r.current().agents)
+    assert live.current().agents["api"].scope == "claude"
+    write_spec(nested, "api.md", agent_text("api", body="Second."))
+    wait(live, lambda r: r.current().agents["api"].prompt == "Second.")
+    (nested / "api.md").unlink()
+    wait(live, lambda r: "api" not in r.current().agents)

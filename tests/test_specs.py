@@ -48,7 +48,8 @@ def test_claude_code_list_tools_and_extra_keys():
     assert spec.model == "sonnet"
     assert spec.permission_mode == "acceptEdits"
     assert spec.settings.max_turns == 12  # maxTurns mapped onto the enforced limit
-    assert spec.mcp_servers == ["github"]
+    assert spec.mcp_servers == (("github",), ())  # names of servers defined in .mcp.json
+    assert spec.color == "blue"
 
 
 def test_llmunix_2025_dialect_maps_agent_name_and_task():

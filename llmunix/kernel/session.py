@@ -15,6 +15,7 @@ from llmunix.errors import LimitReached
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import AgentMemory
 from llmunix.policy.gate import Decision, Policy
+from llmunix.specs.claude_code import CLAUDE_CODE_TOOLS, IMPLEMENTED_TOOLS, unimplemented_reason
 from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
 from llmunix.specs.registry import Registry
 from llmunix.tools.result import ToolResult
@@ -183,6 +184,9 @@ class RunSession:
             return Decision(False, f"{name} refused: its input must be a JSON object")
         if name == RECALL:  # it only reads this run's own trace: what paging took out
             return Decision(True)
+        canonical = canonical_tool_name(name)
+        if canonical in CLAUDE_CODE_TOOLS and canonical not in IMPLEMENTED_TOOLS:
+            return Decision(False, unimplemented_reason(name))
         return self.policy.check(
             name,
             tool_input,

@@ -9,9 +9,17 @@ from pydantic import ValidationError
 
 from llmunix.errors import SpecError
 from llmunix.policy.gate import Constraints
+from llmunix.specs.claude_code import (
+    CLAUDE_CODE_TOOLS,
+    IGNORED_AGENT_KEYS,
+    IMPLEMENTED_TOOLS,
+    PERMISSION_MODES,
+)
 from llmunix.specs.diagnostics import Diagnostic
+from llmunix.specs.dialects import with_bold_fields
 from llmunix.specs.document import read_document
-from llmunix.specs.models import AGENT_KEYS, AgentSpec, LlmunixSettings
+from llmunix.specs.mcp_servers import parse_agent_servers
+from llmunix.specs.models import AGENT_KEYS, AGENT_NAME_RE, AgentSpec, LlmunixSettings
 from llmunix.specs.reader import _Reader
 
 # ---------------------------------------------------------------- agents
@@ -23,25 +31,47 @@ def load_agent(path: Path, scope: str) -> tuple[AgentSpec | None, list[Diagnosti
         doc = read_document(path)
     except SpecError as exc:
         return None, [Diagnostic.from_error(exc)]
+    fields = with_bold_fields(doc)
+    if fields is not None and ("agent_name" in fields.meta or "name" in fields.meta):
+        return _AgentReader(fields, scope, bold=True).read()
     return _AgentReader(doc, scope).read()
 
 
 
 class _AgentReader(_Reader):
+    name_re = AGENT_NAME_RE
+    name_chars = "letters, digits, '-', '_' and '.'"
+
+    def __init__(self, doc, scope: str, *, bold: bool = False) -> None:
+        super().__init__(doc, scope)
+        self.bold = bold  # the LLMunix dialect of bold fields, no frontmatter
+
     def read(self) -> tuple[AgentSpec | None, list[Diagnostic]]:
         meta = self.meta
         self.unknown_keys(AGENT_KEYS)
+        self._ignored_keys()
         name = self.name(("name", "agent_name"), ("agent_id",))
         description = self.description()
         prompt = self._prompt()
         tools_key = next((k for k in ("tools", "claude_tools", "allowed-tools") if k in meta), None)
         tools = self.tool_list(tools_key) if tools_key else None
         disallowed = self.tool_list("disallowedTools") or ()
-        settings = self._settings()
+        if tools_key and tools:
+            self._unimplemented(tools, tools_key)
+        permission_mode = self._permission_mode()
+        settings = self._settings(read_only=permission_mode == "plan")
         model = meta.get("model")
         if model is not None and not isinstance(model, str):
             self.error("model must be text, e.g. 'sonnet' or a full model id", key="model")
+        skills = self._skills()
+        servers = parse_agent_servers(meta.get("mcpServers"), source=str(self.doc.path),
+                                      line=self.doc.line_of("mcpServers"),
+                                      problems=self.problems)
+        color = meta.get("color")
         if self.failed() or name is None or settings is None:
+            return None, self.problems
+        if meta.get("disabled") is True:
+            self.warn("disabled: true: the agent is not loaded", key="disabled")
             return None, self.problems
         spec = AgentSpec(
             name=name,
@@ -50,8 +80,10 @@ class _AgentReader(_Reader):
             tools=tools,
             disallowed_tools=disallowed,
             model=model if model not in (None, "inherit") else None,
-            permission_mode=meta.get("permissionMode"),
-            mcp_servers=meta.get("mcpServers"),
+            permission_mode=permission_mode,
+            mcp_servers=servers if servers != ((), ()) else None,
+            skills=skills,
+            color=str(color) if isinstance(color, (str, int)) else None,
             settings=settings,
             dialect=self._dialect(),
             path=self.doc.path,
@@ -60,19 +92,59 @@ class _AgentReader(_Reader):
         )
         return spec, self.problems
 
+    def _ignored_keys(self) -> None:
+        for key, why in IGNORED_AGENT_KEYS.items():
+            if key in self.meta and key != "disabled":
+                self.warn(f"'{key}' is a Claude Code setting llmunix does not apply: {why}",
+                          key=key)
+
+    def _unimplemented(self, tools: tuple[str, ...], key: str) -> None:
+        missing = [t for t in tools if t in CLAUDE_CODE_TOOLS and t not in IMPLEMENTED_TOOLS]
+        if missing:
+            self.warn(
+                f"Claude Code tool(s) llmunix does not implement: {', '.join(missing)}; the "
+                "agent loads, and a call of one is refused with the reason", key=key)
+
+    def _permission_mode(self) -> str | None:
+        mode = self.meta.get("permissionMode")
+        if mode is None:
+            return None
+        if mode not in PERMISSION_MODES:
+            self.warn(f"permissionMode {mode!r} is not a Claude Code mode and is ignored",
+                      key="permissionMode", hint="one of: " + ", ".join(PERMISSION_MODES))
+            return None
+        if mode == "bypassPermissions":
+            self.warn("permissionMode bypassPermissions: llmunix's policy still gates every "
+                      "call (nothing to ask a user about: calls are allowed or refused)",
+                      key="permissionMode")
+        return str(mode)
+
+    def _skills(self) -> tuple[str, ...] | None:
+        value = self.meta.get("skills")
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",")]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.error("'skills' must be a list of skill names", key="skills")
+            return None
+        return tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+
     def _dialect(self) -> Literal["claude-code", "llmunix", "edge"]:
         if "agent_id" in self.meta or "reasoning_guidelines" in self.meta:
             return "edge"
-        if "agent_name" in self.meta or "category" in self.meta or "type" in self.meta:
+        if self.bold or "agent_name" in self.meta or "category" in self.meta or \
+                "type" in self.meta:
             return "llmunix"
         return "claude-code"
 
     def _prompt(self) -> str:
         body = self.doc.body.strip()
-        if not self.doc.has_frontmatter:
+        if not self.doc.has_frontmatter and not self.bold:
             self.error(
                 "no frontmatter: an agent file starts with a '---' line, its keys, and '---'",
-                hint="see README, 'Agent specs'",
+                hint="or, in the LLMunix dialect, a '**Agent Name**: <name>' line; see README, "
+                     "'Agent specs'",
             )
         elif not body:
             self.error(
@@ -90,7 +162,7 @@ class _AgentReader(_Reader):
                 sections.append(f"## {title}\n\n{text.strip()}")
         return "\n\n".join(sections)
 
-    def _settings(self) -> LlmunixSettings | None:
+    def _settings(self, *, read_only: bool = False) -> LlmunixSettings | None:
         raw = self.meta.get("llmunix", {})
         if raw is None:
             raw = {}
@@ -105,6 +177,11 @@ class _AgentReader(_Reader):
         max_turns = self.meta.get("maxTurns")
         if max_turns is not None and "max_turns" not in data:
             data["max_turns"] = max_turns
+        if read_only:  # permissionMode: plan — Claude Code's plan mode changes no files
+            cons = data.get("constraints")
+            cons = dict(cons) if isinstance(cons, dict) else {}
+            cons.setdefault("read_only", True)
+            data["constraints"] = cons
         try:
             return LlmunixSettings.model_validate(data)
         except ValidationError as exc:

@@ -10,9 +10,10 @@ import pickle
 from pathlib import Path
 
 from llmunix import __version__
-from llmunix.specs.scopes import spec_files
 
 CACHE_FILE = ".llmunix/spec-cache.pickle"
+# Bumped whenever what a spec holds changes, so a cache written by an older parser is not used.
+FORMAT = f"{__version__}+specs.2"
 
 
 def _stamp(path: Path) -> tuple[int, int, int, int] | None:
@@ -32,7 +33,7 @@ class SpecCache:
         try:
             with open(self.path, "rb") as f:
                 version, entries = pickle.load(f)  # noqa: S301 - llmunix's own file
-            if version == __version__ and isinstance(entries, dict):
+            if version == FORMAT and isinstance(entries, dict):
                 self.entries = entries
         except Exception:  # noqa: BLE001 - a missing or stale cache is simply rebuilt
             self.entries = {}
@@ -40,7 +41,7 @@ class SpecCache:
     def files(self, scope_dir):
         """`registry.load_folder` through the cache."""
         out = []
-        for path in spec_files(scope_dir.folder):
+        for path in scope_dir.files():
             key = (str(path), scope_dir.kind, scope_dir.scope)
             stamp = _stamp(path)
             self.seen.add(key)
@@ -66,7 +67,7 @@ class SpecCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             with open(tmp, "wb") as f:
-                pickle.dump((__version__, self.entries), f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((FORMAT, self.entries), f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
         except OSError:
             pass  # a read-only workspace boots all the same, just without the shortcut

@@ -28,6 +28,9 @@ class Document:
     content_hash: str
     has_frontmatter: bool = True
     key_lines: dict[str, int] = field(default_factory=dict)  # "key" and "key.sub" -> line
+    # Keys whose one-line value strict YAML refused and that were read as text, as Claude Code
+    # reads them (see lenient.py): (line, key).
+    lenient: list[tuple[int, str]] = field(default_factory=list)
 
     def line_of(self, key: str) -> int | None:
         return self.key_lines.get(key)
@@ -73,9 +76,23 @@ def parse_document(raw: bytes, path: Path) -> Document:
             line=1,
             hint="add a line with just '---' after the last frontmatter key",
         )
-    meta, key_lines = _parse_yaml("\n".join(lines[1:end]), path, first_line=2)
+    block = "\n".join(lines[1:end])
+    lenient: list[tuple[int, str]] = []
+    try:
+        meta, key_lines = _parse_yaml(block, path, first_line=2)
+    except SpecError as strict:
+        from llmunix.specs.lenient import repair
+
+        fixed, changed = repair(block)
+        if not changed:
+            raise
+        try:
+            meta, key_lines = _parse_yaml(fixed, path, first_line=2)
+        except SpecError:
+            raise strict from None  # the file's own error, not one in our repair
+        lenient = [(i + 2, key) for i, key in changed]
     body = "\n".join(lines[end + 1 :])
-    return Document(path, meta, body, end + 2, content_hash, True, key_lines)
+    return Document(path, meta, body, end + 2, content_hash, True, key_lines, lenient)
 
 
 def _parse_yaml(text: str, path: Path, *, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:

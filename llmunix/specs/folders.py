@@ -27,7 +27,10 @@ class WatchedFolders:
             for proj in self.ws.projects():
                 if self.project is None or proj.name != self.project.name:
                     dirs += project_scope_dirs(proj)
-        return {d.folder: d for d in dirs}
+        wanted = {d.folder: d for d in dirs}
+        for d in dirs:  # files in sub-folders belong to their scope folder
+            wanted.update({sub: d for sub in d.subfolders()})
+        return wanted
 
     def _all_paths(self) -> set[Path]:
         with self._cond:

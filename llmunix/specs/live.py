@@ -411,8 +411,9 @@ class LiveRegistry(WatchedFolders):
 
     def _compose(self, project: Project | None) -> Registry:
         def files(scope_dir: ScopeDir) -> list[LoadedFile]:  # in path order, as on disk
-            found = self._folders.get(scope_dir.folder, {})
-            return [(path, f.spec, f.problems) for _, (path, f) in sorted(found.items())]
+            found = [entry for folder, d in self._scope_dirs.items() if d == scope_dir
+                     for entry in self._folders.get(folder, {}).values()]
+            return [(path, f.spec, f.problems) for path, f in sorted(found)]
 
         return build_registry(self.ws, project, files)
 

@@ -17,26 +17,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmunix.policy.gate import Constraints
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-# Claude Code's built-in tools, by the names users know. `Task` is the older name of `Agent`.
-BUILTIN_TOOLS = frozenset(
-    {
-        "Agent", "Bash", "BashOutput", "Edit", "ExitPlanMode", "Glob", "Grep", "KillShell", "LS",
-        "MultiEdit", "NotebookEdit", "NotebookRead", "Read", "Skill", "SlashCommand", "TodoWrite",
-        "WebFetch", "WebSearch", "Write", "AskUserQuestion",
-        "MemorySearch", "MemoryWrite", "Recall",  # llmunix's own: memory and paging
-    }
+from llmunix.specs.claude_code import (
+    CLAUDE_CODE_TOOLS,
+    HONOURED_AGENT_KEYS,
+    IGNORED_AGENT_KEYS,
+    TOOL_ALIASES,
 )
-TOOL_ALIASES = {"Task": "Agent"}
 
-CLAUDE_CODE_KEYS = frozenset(
-    {
-        "name", "description", "tools", "disallowedTools", "model", "permissionMode", "maxTurns",
-        "skills", "mcpServers", "hooks", "memory", "background", "color", "allowed-tools",
-    }
-)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # tools: OpenAI function names
+AGENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # Claude Code allows dots
+
+# llmunix's own built-ins join Claude Code's: memory and paging.
+LLMUNIX_TOOLS = frozenset({"MemorySearch", "MemoryWrite", "Recall"})
+BUILTIN_TOOLS = CLAUDE_CODE_TOOLS | LLMUNIX_TOOLS
+CLAUDE_CODE_KEYS = HONOURED_AGENT_KEYS | frozenset(IGNORED_AGENT_KEYS)
 LLMUNIX_DIALECT_KEYS = frozenset(
     {
         "agent_name", "agent_id", "type", "category", "version", "mode", "status", "capabilities",
@@ -79,7 +73,9 @@ class AgentSpec:
     disallowed_tools: tuple[str, ...] = ()
     model: str | None = None
     permission_mode: str | None = None
-    mcp_servers: Any = None
+    mcp_servers: Any = None  # (names of servers defined elsewhere, servers defined here)
+    skills: tuple[str, ...] | None = None  # None: every skill in scope
+    color: str | None = None
     settings: LlmunixSettings = field(default_factory=LlmunixSettings)
     dialect: Literal["claude-code", "llmunix", "edge"] = "claude-code"
     path: Path

@@ -9,11 +9,20 @@ from llmunix.specs.models import NAME_RE, canonical_tool_name
 
 
 class _Reader:
+    name_re = NAME_RE
+    name_chars = "letters, digits, '-' and '_'"
+
     def __init__(self, doc: Document, scope: str) -> None:
         self.doc = doc
         self.scope = scope
         self.meta = doc.meta
         self.problems: list[Diagnostic] = []
+        for line, key in doc.lenient:
+            self.problems.append(Diagnostic(
+                "warning", str(doc.path),
+                f"the value of '{key}' is not valid YAML as written (an unquoted ': ' or "
+                "similar); read as plain text, as Claude Code reads it",
+                line, key, 'quote the value ("...") so strict YAML tools read it too'))
 
     def error(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
         self._add("error", message, key, hint)
@@ -53,12 +62,10 @@ class _Reader:
         return self._valid_name(stem, None)
 
     def _valid_name(self, name: str, key: str | None) -> str | None:
-        if NAME_RE.match(name):
+        if self.name_re.match(name):
             return name
-        self.error(
-            f"invalid name {name!r}: use letters, digits, '-' and '_' (at most 64, no spaces)",
-            key=key,
-        )
+        self.error(f"invalid name {name!r}: use {self.name_chars} (at most 64, no spaces)",
+                   key=key)
         return None
 
     def description(self) -> str:
@@ -69,7 +76,7 @@ class _Reader:
             self.error("description must be text", key="description")
             return ""
         lines = (ln.strip() for ln in self.doc.body.splitlines())
-        first = next((ln for ln in lines if ln and not ln.startswith("#")), "")
+        first = next((ln for ln in lines if ln and not ln.startswith(("#", "**", "```"))), "")
         self.warn(
             "no 'description'; using the first line of the body",
             hint="add 'description: <when to use it>' so orchestrators know when to delegate",

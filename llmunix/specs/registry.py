@@ -62,7 +62,7 @@ class Registry:
 
 
 def load_folder(scope_dir: ScopeDir) -> list[LoadedFile]:
-    return [(path, *scope_dir.load(path)) for path in spec_files(scope_dir.folder)]
+    return [(path, *scope_dir.load(path)) for path in scope_dir.files()]
 
 
 def scope_specs(

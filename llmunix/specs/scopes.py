@@ -23,9 +23,20 @@ class ScopeDir:
     kind: str  # "agent" | "tool"
     scope: str
     folder: Path
+    recursive: bool = False  # sub-folders too (Claude Code reads .claude/agents/**/*.md)
 
     def load(self, path: Path) -> tuple[AgentSpec | ToolSpec | None, list[Diagnostic]]:
         return (load_agent if self.kind == "agent" else load_tool)(path, self.scope)
+
+    def files(self) -> list[Path]:
+        return spec_files(self.folder, recursive=self.recursive)
+
+    def subfolders(self) -> list[Path]:
+        """The folders below `folder` whose files belong to this scope (live reload watches
+        each)."""
+        if not self.recursive or not self.folder.is_dir():
+            return []
+        return sorted(d for d in self.folder.rglob("*") if d.is_dir() and not _hidden(d, self))
 
 
 def project_scope_dirs(project: Project) -> list[ScopeDir]:
@@ -39,7 +50,7 @@ def scope_dirs(ws: Workspace, project: Project | None) -> list[ScopeDir]:
     scope first."""
     dirs = [
         ScopeDir("agent", "system", ws.system_agents_dir),
-        ScopeDir("agent", "claude", ws.claude_agents_dir),
+        ScopeDir("agent", "claude", ws.claude_agents_dir, recursive=True),
         ScopeDir("agent", "user", ws.user_agents_dir),
         ScopeDir("tool", "system", ws.system_tools_dir),
     ]
@@ -50,7 +61,13 @@ def is_spec_file_name(name: str) -> bool:
     return name.endswith(".md") and name.lower() != "readme.md" and not name.startswith(".")
 
 
-def spec_files(folder: Path) -> list[Path]:
+def spec_files(folder: Path, *, recursive: bool = False) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("*.md") if p.is_file() and is_spec_file_name(p.name))
+    found = folder.rglob("*.md") if recursive else folder.glob("*.md")
+    return sorted(p for p in found if p.is_file() and is_spec_file_name(p.name)
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _hidden(path: Path, scope_dir: ScopeDir) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(scope_dir.folder).parts)

@@ -11,6 +11,7 @@ from typing import Any
 
 from llmunix.errors import SpecError
 from llmunix.specs.diagnostics import Diagnostic
+from llmunix.specs.dialects import with_bold_fields
 from llmunix.specs.document import read_document
 from llmunix.specs.models import DEFAULT_TOOL_TIMEOUT_S, SCHEMA_TYPES, TOOL_KEYS, ToolSpec
 from llmunix.specs.reader import _Reader
@@ -27,7 +28,7 @@ def load_tool(path: Path, scope: str) -> tuple[ToolSpec | None, list[Diagnostic]
         doc = read_document(path)
     except SpecError as exc:
         return None, [Diagnostic.from_error(exc)]
-    return _ToolReader(doc, scope).read()
+    return _ToolReader(with_bold_fields(doc) or doc, scope).read()
 
 
 def fenced_blocks(body: str) -> list[tuple[str, str, int]]:
@@ -41,8 +42,12 @@ def fenced_blocks(body: str) -> list[tuple[str, str, int]]:
 class _ToolReader(_Reader):
     def read(self) -> tuple[ToolSpec | None, list[Diagnostic]]:
         meta = self.meta
-        if not self.doc.has_frontmatter:
-            self.error("no frontmatter: a tool file starts with '---', its keys, and '---'")
+        legacy_sh = any(lang in ("sh", "bash", "shell") for lang, _, _ in
+                        fenced_blocks(self.doc.body))
+        if not self.doc.has_frontmatter and not meta and not legacy_sh:
+            self.error("no frontmatter: a tool file starts with '---', its keys, and '---'",
+                       hint="or, in the legacy form, a ```sh block (with a ```json input "
+                            "schema); see README, 'Tool specs'")
             return None, self.problems
         self.unknown_keys(TOOL_KEYS)
         name = self.name(("name", "tool_name"))
