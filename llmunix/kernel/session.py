@@ -106,7 +106,7 @@ class RunSession:
         self.cost_usd = 0.0
         self.context_tokens = 0  # the latest turn's prompt
         self.context_window = 0  # the model's context size, when a runtime knows it
-        self._usage_mark = (0, 0, 0.0)  # usage at the last assistant step
+        self._usage_mark = (0, 0, 0, 0.0)  # turns and usage at the last step that showed them
         self._cost_reported: float | None = None  # the runtime's own figure, when it has one
 
     @property
@@ -212,11 +212,14 @@ class RunSession:
             self.emit(TextDelta(agent, text))
 
     def _turn_usage(self) -> dict[str, Any]:
-        """Tokens and cost since the last assistant step: that step's turn, in the trace."""
-        now = (self.input_tokens, self.output_tokens, self.cost_usd)
+        """The turn, tokens and cost since the last step that carried them: the first step
+        written after a model turn (its text, or its first call) records them in the trace."""
+        now = (self.turns, self.input_tokens, self.output_tokens, self.cost_usd)
         before, self._usage_mark = self._usage_mark, now
-        return {"input_tokens": now[0] - before[0], "output_tokens": now[1] - before[1],
-                "cost_usd": round(now[2] - before[2], 6)}
+        if now == before:
+            return {}
+        return {"turn": now[0], "input_tokens": now[1] - before[1],
+                "output_tokens": now[2] - before[2], "cost_usd": round(now[3] - before[3], 6)}
 
     def tool_called(
         self,
@@ -246,7 +249,7 @@ class RunSession:
             spec_hash=spec.content_hash if spec else "",
             interrupted=interrupted,
         )
-        self.trace.tool_called(event)
+        self.trace.tool_called(event, self._turn_usage())
         self.emit(event)
 
     def tool_started(self, call_id: str, agent: str, tool: str, tool_input: Any) -> None:
@@ -264,7 +267,7 @@ class RunSession:
     def subagent_started(self, agent: str, parent: str, call_id: str, prompt: str = "") -> None:
         spec = self.agent_named(agent)
         event = SubagentStarted(agent, parent, call_id, prompt, spec.content_hash if spec else "")
-        self.trace.subagent_started(event)
+        self.trace.subagent_started(event, self._turn_usage())
         self.emit(event)
 
     def subagent_finished(self, agent: str, parent: str, call_id: str, result: str = "") -> None:

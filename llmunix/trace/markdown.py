@@ -84,11 +84,11 @@ class TraceWriter:
         self._write("\n".join(lines) + "\n" + body)
 
     def assistant_text(self, event: AssistantText, usage: dict[str, Any] | None = None) -> None:
-        """`usage`: the tokens and cost of the turn that wrote the text."""
+        """`usage`: the turn that wrote the text, its tokens and cost (see RunSession)."""
         self._section("assistant", event.agent, dict(usage or {}),
                       _fence(self.redact(event.text), "text"))
 
-    def tool_called(self, event: ToolCalled) -> None:
+    def tool_called(self, event: ToolCalled, usage: dict[str, Any] | None = None) -> None:
         text_input = self.redact(json.dumps(event.input, indent=2, ensure_ascii=False))
         output = self.redact(event.output)
         bullets: dict[str, Any] = {
@@ -112,10 +112,12 @@ class TraceWriter:
             bullets["full_result"] = f"{self.sidecar.name}/{whole.name}"
             shown = output[:MAX_INLINE_RESULT] + f"\n[... cut: {len(output):,} characters in all]"
         body = _fence(text_input, "json input") + "\n" + _fence(shown, "text result")
-        self._section("tool", event.agent, bullets, body)
+        self._section("tool", event.agent, {**bullets, **(usage or {})}, body)
 
-    def subagent_started(self, event: SubagentStarted) -> None:
-        bullets = {"parent": event.parent, "call_id": event.call_id}
+    def subagent_started(self, event: SubagentStarted,
+                         usage: dict[str, Any] | None = None) -> None:
+        """`usage`: the delegating turn's, carried by this step (see RunSession)."""
+        bullets = {"parent": event.parent, "call_id": event.call_id, **(usage or {})}
         if event.spec_hash:
             bullets["spec_hash"] = event.spec_hash
         body = _fence(self.redact(event.prompt), "text prompt") if event.prompt else ""

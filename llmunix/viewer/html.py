@@ -45,8 +45,9 @@ FILTER_SCRIPT = """
 rows=document.querySelectorAll('tbody.runs tr');function f(){var t=q.value.toLowerCase(),
 v=s.value,n=0;rows.forEach(function(r){var ok=(!t||r.textContent.toLowerCase().indexOf(t)>=0)
 &&(!v||r.dataset.status===v);r.style.display=ok?'':'none';n+=ok?1:0;});
-document.getElementById('shown').textContent=n;}q.addEventListener('input',f);
-s.addEventListener('change',f);f();})();
+document.getElementById('shown').textContent=n;}
+var h=new URLSearchParams(location.hash.slice(1));q.value=h.get('q')||'';
+s.value=h.get('status')||'';q.addEventListener('input',f);s.addEventListener('change',f);f();})();
 """
 
 
@@ -170,12 +171,7 @@ def _step_detail(row) -> str:
     if step.kind == "assistant":
         text = blocks.get("text", "")
         first = " ".join(text.split())[:160]
-        usage = ""
-        if "input_tokens" in step.fields or "output_tokens" in step.fields:
-            usage = (f" <span class=\"dim\">{_int(step.fields.get('input_tokens'))} in / "
-                     f"{_int(step.fields.get('output_tokens'))} out · "
-                     f"{_money(step.fields.get('cost_usd'))}</span>")
-        return (f"<details><summary>{_e(first)}{usage}</summary><pre>{_e(_cut(text))}</pre>"
+        return (f"<details><summary>{_e(first)}</summary><pre>{_e(_cut(text))}</pre>"
                 "</details>")
     if step.kind == "subagent start":
         prompt = blocks.get("prompt", "")
@@ -187,10 +183,20 @@ def _step_detail(row) -> str:
             f"<pre>{_e(_cut(result))}</pre></details>")
 
 
+def _turn(step) -> str:
+    """The model turn this step began, with its tokens and cost."""
+    fields = step.fields
+    if "turn" not in fields:
+        return ""
+    return (f"{_e(fields['turn'])}<div class=\"dim\">{_int(fields.get('input_tokens'))} in / "
+            f"{_int(fields.get('output_tokens'))} out<br>{_money(fields.get('cost_usd'))}</div>")
+
+
 def _timeline(view: RunView) -> str:
     total = view.duration_s
-    head = ("<tr><th>#</th><th>kind</th><th>agent</th><th style=\"width:45%\">step</th>"
-            "<th class=\"n\">at</th><th style=\"width:18%\">timeline</th></tr>")
+    head = ("<tr><th>#</th><th>kind</th><th>agent</th><th style=\"width:42%\">step</th>"
+            "<th class=\"n\">turn</th><th class=\"n\">at</th>"
+            "<th style=\"width:18%\">timeline</th></tr>")
     out = []
     for row in view.rows:
         step = row.step
@@ -200,7 +206,7 @@ def _timeline(view: RunView) -> str:
             f"<tr class=\"step k-{_e(step.kind.replace(' ', '-'))}\" "
             f"data-status=\"{row.status}\"><td>{step.number}</td><td>{_e(step.kind)}</td>"
             f"<td>{pad}{_e(step.agent)}</td><td>{_step_detail(row)}</td>"
-            f"<td class=\"n\">{at}</td><td>{_bar(row.start_s, row.duration_s, total, row.status)}"
+            f"<td class=\"n\">{_turn(step)}</td><td class=\"n\">{at}</td><td>{_bar(row.start_s, row.duration_s, total, row.status)}"
             "</td></tr>")
     return (f"<h2>Steps <span class=\"dim\">({len(view.rows)})</span></h2>"
             f"<table class=\"steps\">{head}{''.join(out)}</table>")

@@ -80,6 +80,15 @@ def build(trace: Trace) -> RunView:
     depth = 0
     for step in trace.steps:
         totals = agents.setdefault(step.agent, AgentTotals(step.agent))
+        # The first step after a model turn carries it; a delegation's step carries the turn
+        # of the agent that delegated.
+        owner = str(step.fields.get("parent") or step.agent) if step.kind == "subagent start" \
+            else step.agent
+        spender = agents.setdefault(owner, AgentTotals(owner))
+        spender.turns += "turn" in step.fields
+        spender.input_tokens += _number(step.fields.get("input_tokens"), int)
+        spender.output_tokens += _number(step.fields.get("output_tokens"), int)
+        spender.cost_usd += _number(step.fields.get("cost_usd"))
         start = step.fields.get("at_s")
         start_s = _number(start) if start is not None else None
         duration, status = 0.0, ""
@@ -95,11 +104,6 @@ def build(trace: Trace) -> RunView:
             totals.errors += status in ("error", "interrupted")
             if step.fields.get("spec_hash"):
                 used[f"tool:{step.tool}"] = str(step.fields["spec_hash"])
-        elif step.kind == "assistant":
-            totals.turns += 1
-            totals.input_tokens += _number(step.fields.get("input_tokens"), int)
-            totals.output_tokens += _number(step.fields.get("output_tokens"), int)
-            totals.cost_usd += _number(step.fields.get("cost_usd"))
         elif step.kind == "subagent start":
             depth += 1
             if step.fields.get("spec_hash"):
