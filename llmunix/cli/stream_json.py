@@ -65,6 +65,7 @@ class StreamJsonView:
         self.denials: list[dict[str, Any]] = []
         self.pending_result: dict[str, Any] | None = None  # held: a fallback run may follow
         self.started = False
+        self.early: list[dict[str, Any]] = []  # lines before the run started
         self.ended = False
         self.messages = 0
 
@@ -73,9 +74,13 @@ class StreamJsonView:
     def _emit(self, data: dict[str, Any], *, always: bool = False) -> None:
         if not (self.lines or always):
             return
+        if not self.started and data.get("type") != "result":
+            data["timestamp"] = timestamp()  # when it happened
+            self.early.append(data)  # the mode decision comes before the run: after init
+            return
         data.setdefault("session_id", self.session_id)
         data["uuid"] = str(uuid.uuid4())
-        data["timestamp"] = timestamp()
+        data.setdefault("timestamp", timestamp())
         self.out.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
         self.out.flush()
 
@@ -148,6 +153,9 @@ class StreamJsonView:
                         "agent": e.agent, "runtime": e.runtime, "mode": e.mode,
                         "trace_path": e.trace_path},
         })
+        early, self.early = self.early, []
+        for data in early:
+            self._emit(data)
 
     def _on_ModeChosen(self, e: ModeChosen) -> None:
         self._emit({"type": "llmunix_mode", "mode": e.mode, "score": e.score,
