@@ -206,8 +206,8 @@ def _timeline(view: RunView) -> str:
             f"<tr class=\"step k-{_e(step.kind.replace(' ', '-'))}\" "
             f"data-status=\"{row.status}\"><td>{step.number}</td><td>{_e(step.kind)}</td>"
             f"<td>{pad}{_e(step.agent)}</td><td>{_step_detail(row)}</td>"
-            f"<td class=\"n\">{_turn(step)}</td><td class=\"n\">{at}</td><td>{_bar(row.start_s, row.duration_s, total, row.status)}"
-            "</td></tr>")
+            f"<td class=\"n\">{_turn(step)}</td><td class=\"n\">{at}</td>"
+            f"<td>{_bar(row.start_s, row.duration_s, total, row.status)}</td></tr>")
     return (f"<h2>Steps <span class=\"dim\">({len(view.rows)})</span></h2>"
             f"<table class=\"steps\">{head}{''.join(out)}</table>")
 
