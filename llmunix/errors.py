@@ -73,6 +73,10 @@ class PolicyDenied(LlmunixError):
     """A tool call that the policy refuses."""
 
 
+class SandboxUnavailable(LlmunixError):
+    """Processes cannot be confined here (no bubblewrap, no user namespaces, not Linux)."""
+
+
 class TraceError(LlmunixError):
     """A trace file cannot be read or followed."""
 

@@ -32,3 +32,46 @@ def openai_server():
 
     with OpenAIServer() as server:
         yield server
+
+
+@pytest.fixture
+def bubblewrap():
+    """Bubblewrap works here (every process an agent starts runs in it): skip, or fail on CI."""
+    from llmunix.tools.sandbox import probe
+    from tests.support import require
+
+    require("bubblewrap", not probe("bwrap"), "apt-get install bubblewrap (Debian/Ubuntu)")
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener on 127.0.0.1 recording what each connection sends: (port, received)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(0.1)
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    got.append(conn.recv(1000))
+                except OSError:
+                    got.append(b"")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], got
+    stop.set()
+    thread.join(5)
+    server.close()

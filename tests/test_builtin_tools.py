@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -393,89 +394,107 @@ def test_grep_errors(policy, outside):
 # -- Bash ---------------------------------------------------------------------------------------
 
 
-def test_bash_runs_in_the_workspace(policy, ws):
+def test_bash_runs_in_the_workspace(bubblewrap, policy, ws):
     result = run(policy, "Bash", command="pwd; cat notes.txt | wc -l")
     assert result.output == f"{os.path.realpath(ws)}\n4"
     assert not result.is_error and result.exit_code == 0
 
 
-def test_bash_combines_stdout_and_stderr_and_reports_failure(policy):
+def test_bash_combines_stdout_and_stderr_and_reports_failure(bubblewrap, policy):
     result = run(policy, "Bash", command="echo out; echo err >&2; exit 3")
     assert result.output == "out\nerr\nexit code 3"
     assert result.is_error and result.exit_code == 3
 
 
-def test_bash_without_output(policy):
+def test_bash_without_output(bubblewrap, policy):
     result = run(policy, "Bash", command="true", description="nothing")
     assert result.output == "(no output)" and not result.is_error
 
 
-def _process_gone(pid: int) -> bool:
-    """True once `pid` no longer runs (gone, or a zombie nobody has reaped yet)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
+def _running(marker: str) -> list[int]:
+    """Host pids of processes whose command line holds `marker` (pids inside the sandbox are
+    its own PID namespace's, so a child is found by a marker in its argv instead)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if cmdline.startswith(marker.encode()) and not zombie:  # argv[0] set by exec -a
+            found.append(int(entry))
+    return found
 
 
-def _wait_until_gone(pid: int) -> bool:
+def _wait_until_gone(marker: str) -> bool:
     # SIGKILL is delivered asynchronously; give the kernel a moment to finish the child off.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if _process_gone(pid):
+        if not _running(marker):
             return True
         time.sleep(0.01)
     return False
 
 
-def test_bash_timeout_kills_the_whole_process_group(policy, ws):
+def _marker() -> str:
+    return f"llmunix-probe-{uuid.uuid4().hex[:12]}"
+
+
+def test_bash_timeout_kills_every_process_it_started(bubblewrap, policy, ws):
+    mark = _marker()
     result = run_builtin(
         "Bash",
-        {"command": "sleep 30 & echo $! > child.pid; sleep 30", "timeout": 500},
+        {"command": f"(exec -a {mark} sleep 30) & (setsid bash -c 'exec -a {mark}-s sleep 30' &);"
+                    f" echo started; sleep 30", "timeout": 500},
         policy=policy,
     )
     assert result.is_error
-    assert "timed out after 0.5 s" in result.output
-    child = int((ws / "child.pid").read_text())
-    if os.path.isdir("/proc"):
-        assert _wait_until_gone(child)
+    assert result.output.startswith("started\n")
+    assert "timed out after 0.5 s; every process it started was killed" in result.output
+    assert _wait_until_gone(mark)
 
 
-def test_bash_default_timeout_comes_from_the_caller(policy):
+def test_bash_default_timeout_comes_from_the_caller(bubblewrap, policy):
     result = run_builtin("Bash", {"command": "sleep 30 & sleep 30"}, policy=policy, timeout_s=0.5)
     assert result.is_error and result.output == (
-        "Command timed out after 0.5 s; its process group was killed"
+        "Command timed out after 0.5 s; every process it started was killed"
     )
 
 
-def test_bash_returns_when_the_shell_ends_even_with_a_background_child(policy, ws):
-    result = run(policy, "Bash", command="sleep 30 & echo $! > bg.pid; echo done")
+def test_bash_returns_when_the_shell_ends_and_nothing_survives_it(bubblewrap, policy, ws):
+    """Background and setsid children, which could otherwise outlive the call, die with it."""
+    mark = _marker()
+    command = (f"(exec -a {mark} sleep 30) & (setsid bash -c 'exec -a {mark}-s sleep 30' &) ;"
+               f" nohup bash -c 'exec -a {mark}-n sleep 30' >/dev/null 2>&1 & echo done")
+    result = run(policy, "Bash", command=command)
     assert result.output == "done" and not result.is_error
-    if os.path.isdir("/proc"):
-        assert _wait_until_gone(int((ws / "bg.pid").read_text()))
+    assert _wait_until_gone(mark)
 
 
-def test_bash_output_is_capped(policy):
+def test_bash_output_is_capped(bubblewrap, policy):
     result = run(policy, "Bash", command="head -c 100000 /dev/zero | tr '\\0' x")
     assert result.output.startswith("x" * 1000)
     assert result.output.endswith(f"showing the first {MAX_OUTPUT_CHARS} characters]")
     assert len(result.output) < MAX_OUTPUT_CHARS + 200
 
 
-def test_bash_deny_list_applies(policy, ws):
+def test_bash_deny_list_applies(bubblewrap, policy, ws):
     result = run(policy, "Bash", command="touch made.txt && sudo id")
     assert result.is_error and result.output.startswith("Bash refused: ")
     assert not (ws / "made.txt").exists()
 
 
-def test_bash_reports_a_missing_workspace(tmp_path):
+def test_bash_reports_a_missing_workspace(bubblewrap, tmp_path):
     policy = Policy(tmp_path / "gone")
     result = run(policy, "Bash", command="ls")
     assert result.is_error and "does not exist" in result.output
 
 
-def test_bash_timeout_is_capped_by_the_caller(policy):
+def test_bash_timeout_is_capped_by_the_caller(bubblewrap, policy):
     result = run_builtin(
         "Bash", {"command": "sleep 30", "timeout": 600000}, policy=policy, max_timeout_s=0.25
     )

@@ -361,6 +361,7 @@ def test_constraints_model_is_strict():
         "max_file_size_mb": None,
         "write_paths": None,
         "deny_commands": [],
+        "network": False,
     }
 
 

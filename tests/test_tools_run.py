@@ -8,6 +8,8 @@ import pytest
 
 from tests.support import ADD_TOOL, ECHO_TOOL, new_workspace, run_cli, write_spec
 
+pytestmark = pytest.mark.usefixtures("bubblewrap")  # every tool runs in the sandbox
+
 SLOW_TOOL = """---
 name: slow
 description: Sleeps with a child process.

@@ -78,7 +78,10 @@ def tools_run(
             raise ToolError("--json-args must be a JSON object")
     args.update(tool_exec.coerce_cli_args(spec, arg))
     ui.print_tool_place(spec, proj.name, relative_path(proj.workspace_dir, ws.root) + "/")
-    result = tool_exec.run_tool_spec(spec, args, cwd=proj.workspace_dir, timeout_s=timeout)
+    from llmunix.run.runner import build_sandbox
+
+    result = tool_exec.run_tool_spec(spec, args, cwd=proj.workspace_dir, timeout_s=timeout,
+                                     sandbox=build_sandbox(ws, proj.workspace_dir))
     ui.print_tool_result(spec, result)
     if result.is_error:
         raise typer.Exit(1)

@@ -115,6 +115,8 @@ class PlainView:
         self._write(f"▶ {one_line(e.goal)}")
         self._write(f"  agent {e.agent} · project {e.project} · runtime {e.runtime}{model} · "
                     f"mode {e.mode}")
+        if e.sandbox:
+            self._write(f"  sandbox {e.sandbox}")
 
     def _on_ModeChosen(self, e: ModeChosen) -> None:
         trace = f" · trace {e.trace_id}" if e.trace_id else ""
@@ -252,6 +254,10 @@ class LiveView:
         self._print(head, indent=False)
         self._print(Text(f"  agent {e.agent} · project {e.project} · runtime {e.runtime}{model}"
                          f" · mode {e.mode}", style="dim"), indent=False)
+        if e.sandbox:  # "off" is unsafe: said in red, every run
+            self._print(Text(f"  sandbox {e.sandbox}",
+                             style="bold red" if e.sandbox.startswith("off") else "dim"),
+                        indent=False)
         self.started = time.monotonic()
         self._start()
 

@@ -4,14 +4,12 @@ limits the same way for every runtime, writes the trace and emits events."""
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from llmunix.errors import LimitReached
+from llmunix.errors import LimitReached, SandboxUnavailable
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import AgentMemory
 from llmunix.policy.gate import Decision, Policy
@@ -19,6 +17,7 @@ from llmunix.specs.claude_code import CLAUDE_CODE_TOOLS, IMPLEMENTED_TOOLS, unim
 from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
 from llmunix.specs.registry import Registry
 from llmunix.tools.result import ToolResult
+from llmunix.tools.sandbox import Sandbox
 from llmunix.trace.events import (
     AssistantText,
     Event,
@@ -34,7 +33,6 @@ from llmunix.trace.markdown import TraceWriter
 MCP_PREFIX = "mcp__llmunix__"  # how the Claude runtime names tool specs
 RECALL = "Recall"  # the context's page-in tool (context/recall.py)
 INTERRUPTED_OUTPUT = "interrupted: the call was stopped by the user (Ctrl-C) while it ran"
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.I)
 
 
 @dataclass(frozen=True)
@@ -49,19 +47,6 @@ class Price:
     input: float = 0.0  # USD per million tokens
     output: float = 0.0
     cache_read: float = 0.0
-
-
-def secret_values(environ: dict[str, str] | None = None) -> list[str]:
-    env = os.environ if environ is None else environ
-    values = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 6}
-    return sorted(values, key=len, reverse=True)
-
-
-def make_redactor(secrets: list[str]) -> Callable[[str], str]:
-    if not secrets:
-        return lambda text: text
-    pattern = re.compile("|".join(re.escape(s) for s in secrets))
-    return lambda text: pattern.sub("[REDACTED]", text)
 
 
 class RunSession:
@@ -80,6 +65,7 @@ class RunSession:
         live_registry: Callable[[], Registry] | None = None,
         price: Price = Price(),
         bash_timeout_s: float = 120.0,
+        sandbox: Sandbox | None = None,
         memory: AgentMemory | None = None,
         caution: str = "",
     ) -> None:
@@ -96,6 +82,8 @@ class RunSession:
         self.model = model
         self.price = price
         self.bash_timeout_s = bash_timeout_s
+        # Every process a tool call starts runs in here (tools/sandbox.py).
+        self.sandbox = sandbox or Sandbox.create(policy.workspace, read_paths=policy.read_roots)
         self.memory = memory  # MemorySearch, MemoryWrite and core memory
         self.caution = caution  # the kernel state's note for the goal's agent (kernel/state.py)
         self.started = time.monotonic()
@@ -187,12 +175,29 @@ class RunSession:
         canonical = canonical_tool_name(name)
         if canonical in CLAUDE_CODE_TOOLS and canonical not in IMPLEMENTED_TOOLS:
             return Decision(False, unimplemented_reason(name))
-        return self.policy.check(
+        decision = self.policy.check(
             name,
             tool_input,
             allowed_tools=self.allowed_tools(agent),
             constraints=agent.settings.constraints,
         )
+        if decision.allowed and self.starts_process(name):
+            try:
+                self.sandbox.check()
+            except SandboxUnavailable as exc:
+                return Decision(False, f"{name} refused: {exc}")
+        return decision
+
+    def starts_process(self, name: str) -> bool:
+        """Whether a call of `name` starts a process (Bash, command and python tool specs)."""
+        spec = self.registry.tools.get(name)
+        return name == "Bash" if spec is None else spec.kind in ("command", "python")
+
+    def sandbox_for(self, agent_name: str | None) -> Sandbox:
+        """The run's sandbox, with the network open for an agent whose constraints allow it."""
+        agent = self.agent_named(agent_name) if agent_name else None
+        wanted = self.sandbox.network or bool(agent and agent.settings.constraints.network)
+        return self.sandbox.with_network(wanted)
 
     # ------------------------------------------------------------ reporting
 
@@ -347,9 +352,10 @@ class RunSession:
             started = time.perf_counter()
             try:
                 if in_thread:
-                    result = await asyncio.to_thread(self.run_tool, tool, tool_input)
+                    result = await asyncio.to_thread(self.run_tool, tool, tool_input,
+                                                     agent_name)
                 else:
-                    result = self.run_tool(tool, tool_input)
+                    result = self.run_tool(tool, tool_input, agent_name)
             except asyncio.CancelledError:
                 self.tool_interrupted(call_id, agent_name, tool, tool_input,
                                       time.perf_counter() - started, decision)
@@ -359,8 +365,9 @@ class RunSession:
                          duration_s=result.duration_s, decision=decision)
         return result
 
-    def run_tool(self, tool: str, tool_input: dict) -> ToolResult:
-        """Run a built-in or a tool spec, ungated: callers gate first (see `execute`)."""
+    def run_tool(self, tool: str, tool_input: dict, agent_name: str | None = None) -> ToolResult:
+        """Run a built-in or a tool spec, ungated: callers gate first (see `execute`).
+        `agent_name` is the caller, whose constraints may open the sandbox's network."""
         from llmunix.errors import ToolError
         from llmunix.tools import builtin as builtin_tools
         from llmunix.tools import spec_exec as tool_exec
@@ -370,7 +377,8 @@ class RunSession:
         spec = self.registry.tools.get(name)
         try:
             if spec is not None:
-                result = tool_exec.run_tool_spec(spec, tool_input, cwd=self.workspace_dir)
+                result = tool_exec.run_tool_spec(spec, tool_input, cwd=self.workspace_dir,
+                                                 sandbox=self.sandbox_for(agent_name))
             elif name in MEMORY_TOOLS and self.memory is not None:
                 result = self.memory.run(name, tool_input)
             elif name == RECALL:
@@ -379,11 +387,12 @@ class RunSession:
                 result = recall(self.trace.path, tool_input)
             elif is_builtin_tool(name) and name in builtin_tools.BUILTIN_SCHEMAS:
                 result = builtin_tools.run_builtin(
-                    name, tool_input, policy=self.policy, timeout_s=self.bash_timeout_s
+                    name, tool_input, policy=self.policy, timeout_s=self.bash_timeout_s,
+                    sandbox=self.sandbox_for(agent_name),
                 )
             else:
                 result = ToolResult(f"unknown tool {name!r}", is_error=True)
-        except ToolError as exc:
+        except (ToolError, SandboxUnavailable) as exc:
             result = ToolResult(str(exc), is_error=True)
         if not result.duration_s:
             result = ToolResult(result.output, result.is_error, result.exit_code,

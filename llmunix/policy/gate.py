@@ -66,6 +66,7 @@ class Constraints(BaseModel):
     max_file_size_mb: float | None = Field(default=None, ge=0)
     write_paths: list[str] | None = None
     deny_commands: list[str] = Field(default_factory=list)
+    network: bool = False  # processes this agent starts may use the network
 
     @field_validator("allowed_extensions")
     @classmethod

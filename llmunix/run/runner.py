@@ -21,13 +21,15 @@ from llmunix.errors import (
     LlmunixError,
     SpecError,
 )
-from llmunix.kernel.session import Limits, Price, RunSession, make_redactor, secret_values
+from llmunix.kernel.redact import Redactor, redacting_emit
+from llmunix.kernel.session import Limits, Price, RunSession
 from llmunix.memory.agent_tools import AgentMemory, kernel_files
 from llmunix.policy.gate import DEFAULT_DENY_COMMANDS, Policy
 from llmunix.run.interrupt import Interrupted, interruptible
 from llmunix.runtimes import get_runtime
 from llmunix.runtimes.base import Runtime
 from llmunix.specs.registry import Registry, load_registry
+from llmunix.tools.sandbox import Sandbox
 from llmunix.trace.events import Event, RunFinished, RunStarted
 from llmunix.trace.markdown import TraceWriter, iso, new_trace_path, utc_now
 from llmunix.workspace.layout import Workspace, relative_path
@@ -114,6 +116,24 @@ def build_policy(ws: Workspace, workspace_dir) -> Policy:
     )
 
 
+def build_sandbox(ws: Workspace, workspace_dir) -> Sandbox:
+    """The sandbox every process of a run starts in: `[sandbox]` and `[policy] read_paths`."""
+    conf = ws.config.sandbox
+    read_paths = [ws.root / p for p in ws.config.policy.read_paths]
+    return Sandbox.create(workspace_dir, read_paths=read_paths,
+                          network=conf.network == "allow", env=conf.env, mode=conf.mode,
+                          program=conf.program)
+
+
+def describe_sandbox(sandbox: Sandbox, registry: Registry) -> str:
+    """The run header's sandbox line; names the agents whose constraints open the network."""
+    text = sandbox.describe()
+    opened = sorted(a.name for a in registry.agents.values() if a.settings.constraints.network)
+    if sandbox.confined and opened and not sandbox.network:
+        text += f"; network allowed for {', '.join(opened)}"
+    return text
+
+
 def price_for(ws: Workspace, runtime: str, model: str) -> Price:
     configured = ws.config.prices.get(model)
     if configured is not None:
@@ -174,11 +194,15 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     project = registry.project
     limits = resolve_limits(ws, request, agent)
     started_at = utc_now()
-    trace_id, trace_path = new_trace_path(project.short_term_dir, request.goal, started_at)
-    secrets = secret_values()
+    # The model gets the goal as typed; everything written or shown gets it redacted.
+    redact = Redactor.from_environment()
+    emit = redacting_emit(emit, redact)
+    goal_shown = redact(request.goal)
+    trace_id, trace_path = new_trace_path(project.short_term_dir, goal_shown, started_at)
+    sandbox = build_sandbox(ws, project.workspace_dir)
     meta = {
         "trace_id": trace_id,
-        "goal": request.goal,
+        "goal": goal_shown,
         "project": project.name,
         "agent": agent.name,
         "runtime": runtime.name,
@@ -188,12 +212,13 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         "started_at": iso(started_at),
         "limits": {"max_turns": limits.max_turns, "budget_usd": limits.budget_usd,
                    "timeout_s": limits.timeout_s},
+        "sandbox": describe_sandbox(sandbox, registry),
         **request.meta,
         **({"piped_input_chars": len(request.piped_input)} if request.piped_input else {}),
         "specs": registry.spec_hashes(),
         "llmunix_version": __version__,
     }
-    writer = TraceWriter(trace_path, meta, make_redactor(secrets))
+    writer = TraceWriter(trace_path, meta, redact)
     session = RunSession(
         registry=registry,
         agent=agent,
@@ -207,15 +232,16 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         emit=emit,
         model=runtime.model,
         price=price_for(ws, runtime.name, runtime.model),
+        sandbox=sandbox,
         memory=AgentMemory(ws, project, ws.config.memory.core_tokens,
                            exclude=relative_path(trace_path, ws.root)),
     )
-    emit(RunStarted(trace_id, request.goal, project.name, agent.name, runtime.name,
+    emit(RunStarted(trace_id, goal_shown, project.name, agent.name, runtime.name,
                     runtime.model, request.mode, str(trace_path), str(project.workspace_dir),
                     sorted(session.allowed_tools(agent) or
                            {"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent",
                             *registry.tools}),
-                    sorted(session.subagents())))
+                    sorted(session.subagents()), sandbox=meta["sandbox"]))
     clock = time.monotonic()
     status, result, reason = "success", "", ""
     try:
@@ -229,6 +255,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     except Exception as exc:  # noqa: BLE001 - any failure ends the run with its trace intact
         status, reason = "error", f"{type(exc).__name__}: {exc}"
     duration = time.monotonic() - clock
+    result, reason = redact(result), redact(reason)
     finished_at = utc_now()
     writer.finish(
         {
@@ -250,7 +277,8 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
                          model=session.model)
     _record_follower_use(request, outcome)
     if ws.config.memory.commit:
-        outcome.commit = commit_run(ws, project, outcome, request, runtime.name)
+        outcome.commit = commit_run(ws, project, outcome, replace(request, goal=goal_shown),
+                                    runtime.name)
     emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
                      session.input_tokens, session.output_tokens, round(session.cost_usd, 6),
                      str(trace_path), {"commit": outcome.commit}, session.cache_read_tokens))
@@ -295,9 +323,9 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
     # Only this run's trace and the folders a run changes: a concurrent run's half-written trace
     # must not ride along in this commit.
     trace = Path(outcome.trace_path)
+    # Never the project's agents/ or tools/: a run cannot change its own rules.
     folders = [trace, trace.with_suffix(""), project.workspace_dir, project.output_dir,
-               project.long_term_dir, project.agents_dir, project.tools_dir,
-               *kernel_files(ws, project)]
+               project.long_term_dir, *kernel_files(ws, project)]
     paths = [p.relative_to(ws.root).as_posix() for p in folders if p.exists()]
     try:
         return gitmem.commit_paths(ws.root, message, paths, create=True, allow_empty=True)

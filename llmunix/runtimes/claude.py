@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,14 +21,19 @@ from llmunix.errors import LlmunixError, RuntimeUnavailable
 from llmunix.kernel.session import MCP_PREFIX, RunSession
 from llmunix.memory.agent_tools import NAMES
 from llmunix.memory.agent_tools import definition as memory_definition
+from llmunix.policy.gate import Decision
 from llmunix.runtimes.base import Runtime
 
 MEMORY_TOOLS = frozenset(NAMES)
 # The Claude Code built-ins llmunix lets agents use. Tool specs join them as mcp__llmunix__*.
 OFFERED = frozenset(
-    {"Read", "Write", "Edit", "Glob", "Grep", "Bash", "WebFetch", "WebSearch", "TodoWrite",
+    {"Read", "Write", "Edit", "Glob", "Grep", "WebFetch", "WebSearch", "TodoWrite",
      "NotebookEdit", "Agent"}
 )
+# Built-ins that start processes: the CLI's own are never offered (they would run unconfined);
+# llmunix's sandboxed versions take their place as mcp__llmunix__<name>.
+SANDBOXED = frozenset({"Bash"})
+CLI_PROCESS_TOOLS = ("Bash", "BashOutput", "KillShell", "KillBash", "Monitor")
 CREDENTIAL_ENV = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
@@ -81,6 +88,7 @@ class ClaudeRuntime(Runtime):
 
     def __init__(self, model: str = "") -> None:
         self._model = model
+        self._cli_env: dict[str, str] = {}
 
     @property
     def model(self) -> str:
@@ -97,6 +105,7 @@ class ClaudeRuntime(Runtime):
         names += [MCP_PREFIX + t.name for t in session.tool_specs_for(agent)]
         # llmunix's own memory tools, served in-process like tool specs
         names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, MEMORY_TOOLS)]
+        names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, SANDBOXED)]
         return names
 
     def _options(self, session: RunSession, sdk) -> Any:
@@ -118,18 +127,21 @@ class ClaudeRuntime(Runtime):
         named = {n.removeprefix(MCP_PREFIX) for n in tools}
         named.update(n.removeprefix(MCP_PREFIX) for d in agents.values() for n in d.tools or ())
         memory = sorted(named & MEMORY_TOOLS)
+        sandboxed = sorted(named & SANDBOXED)
         mcp = {}
-        if used_specs or memory:
+        if used_specs or memory or sandboxed:
             mcp["llmunix"] = sdk.create_sdk_mcp_server(
                 "llmunix", "1.0", tools=[self._mcp_tool(session, spec, sdk)
                                          for spec in used_specs.values()]
                 + [self._memory_tool(session, name, sdk) for name in memory]
+                + [self._sandboxed_tool(session, name, sdk) for name in sandboxed]
             )
         hook = sdk.HookMatcher(matcher=None, hooks=[self._gate(session)])
         return sdk.ClaudeAgentOptions(
             system_prompt=session.system_prompt(agent),
             tools=tools,
             allowed_tools=tools,
+            disallowed_tools=list(CLI_PROCESS_TOOLS),
             agents=agents or None,
             mcp_servers=mcp,
             hooks={"PreToolUse": [hook]},
@@ -139,7 +151,7 @@ class ClaudeRuntime(Runtime):
             model=self._model or None,
             # Sub-agents otherwise run in the background: the orchestrator would be told
             # "launched" and go on without the result it is meant to check.
-            env={"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1"},
+            env={"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1", **self._cli_env},
             # Stream events carry each response's final output tokens, which the budget needs
             # while the run goes (an AssistantMessage only has the count at the stream's start).
             include_partial_messages=True,
@@ -148,9 +160,10 @@ class ClaudeRuntime(Runtime):
     def _gate(self, session: RunSession):
         async def pre_tool_use(input_data: dict, tool_use_id: str | None, context: Any) -> dict:
             agent = input_data.get("agent_type") or session.agent.name
-            decision = session.check(agent, input_data.get("tool_name", ""),
-                                     input_data.get("tool_input", {}))
+            tool = input_data.get("tool_name", "")
+            decision = session.check(agent, tool, input_data.get("tool_input", {}))
             self._decisions[tool_use_id or ""] = decision
+            self._callers[tool] = agent  # whose sandbox settings a tool handler uses
             out = {"hookEventName": "PreToolUse",
                    "permissionDecision": "allow" if decision.allowed else "deny"}
             if not decision.allowed:
@@ -179,11 +192,26 @@ class ClaudeRuntime(Runtime):
         description, schema = memory_definition(name)
         return sdk.tool(name, description, schema)(handler)
 
+    def _sandboxed_tool(self, session: RunSession, name: str, sdk):
+        """llmunix's own `name` (Bash), run in the sandbox, in place of the CLI's."""
+        from llmunix.tools.builtin import BUILTIN_SCHEMAS
+
+        schema = dict(BUILTIN_SCHEMAS[name])
+        description = schema.pop("description")
+
+        async def handler(args: dict) -> dict:
+            agent = self._callers.get(MCP_PREFIX + name)
+            result = await asyncio.to_thread(session.run_tool, name, args, agent)
+            return {"content": [{"type": "text", "text": result.output or "(no output)"}],
+                    "is_error": result.is_error}
+
+        return sdk.tool(name, description, schema)(handler)
+
     async def _prompt_tool(self, session: RunSession, spec, args: dict, sdk) -> str:
         """A prompt tool is a one-shot model call whose system prompt is the tool's body."""
         options = sdk.ClaudeAgentOptions(
             system_prompt=spec.body, tools=[], setting_sources=[], max_turns=1,
-            cwd=str(session.workspace_dir), model=self._model or None,
+            cwd=str(session.workspace_dir), model=self._model or None, env=dict(self._cli_env),
         )
         text = ""
         async for message in sdk.query(prompt=json.dumps(args), options=options):
@@ -198,7 +226,13 @@ class ClaudeRuntime(Runtime):
     async def run(self, session: RunSession) -> str:
         sdk = _sdk()
         self._decisions: dict[str, Any] = {}
+        self._callers: dict[str, str] = {}
         self._seen_messages: set[str] = set()
+        with cli_config_dir() as config_dir:
+            self._cli_env = {"CLAUDE_CONFIG_DIR": str(config_dir)}
+            return await self._run(session, sdk)
+
+    async def _run(self, session: RunSession, sdk) -> str:
         options = self._options(session, sdk)
         stream = _Stream(self, session, sdk)
         try:
@@ -372,6 +406,18 @@ class _Stream:
         call_id = block.tool_use_id
         decision = self.runtime._decisions.get(call_id)
         output = _block_text(block.content)
+        never_ran = call_id not in self.started and (
+            decision is None or not decision.allowed or block.is_error)
+        if call_id in self.delegations and never_ran:
+            # Refused by the hook, or by the CLI before asking it (an agent that may not
+            # delegate, an unknown sub-agent): a denial, not a sub-agent that ran.
+            agent, tool, tool_input, _ = self.pending.get(
+                call_id, (self.session.agent.name, "Agent", {}, 0.0))
+            if decision is None:
+                decision = self.session.check(agent, tool, tool_input)
+            if decision.allowed:
+                decision = Decision(False, f"{tool} refused: {output.strip()}")
+            del self.delegations[call_id]
         if call_id in self.delegations and (decision is None or decision.allowed):
             if call_id not in self.started:
                 self._start_subagent(call_id)
@@ -394,6 +440,22 @@ class _Stream:
             duration_s=time.perf_counter() - t0,
             decision=decision,
         )
+
+
+@contextlib.contextmanager
+def cli_config_dir():
+    """A config folder for one run of the CLI, removed when the run ends: the CLI keeps its
+    transcripts and state there, raw, so nothing of a run outlives it under ~/.claude. A
+    `claude login` credential is copied in (and removed with the folder)."""
+    source = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    folder = Path(tempfile.mkdtemp(prefix="llmunix-claude-"))
+    try:
+        credentials = source / ".credentials.json"
+        if credentials.is_file():
+            shutil.copy2(credentials, folder / ".credentials.json")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stop_cli(client: Any, *, tree: bool = False) -> None:

@@ -4,7 +4,6 @@ passed as separate argv items and environment variables, never through a shell s
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from llmunix.errors import ToolError
 from llmunix.specs.models import ToolSpec
 from llmunix.tools.process import run_process
 from llmunix.tools.result import ToolResult
+from llmunix.tools.sandbox import Sandbox
 
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENV_PREFIX = "LLMUNIX_ARG_"
@@ -91,7 +91,8 @@ def _as_text(value: Any) -> str:
 
 
 def tool_env(args: dict[str, Any]) -> dict[str, str]:
-    env = dict(os.environ)
+    """The arguments as variables; the sandbox adds its allow-listed environment to them."""
+    env: dict[str, str] = {}
     for key, value in args.items():
         env[ENV_PREFIX + key.upper()] = _as_text(value)
     return env
@@ -106,9 +107,10 @@ def build_argv(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
             for item in spec.command]
 
 
-def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, cwd: Path,
-                  timeout_s: float | None = None) -> ToolResult:
-    """Run a command or python tool. Bad arguments raise ToolError; a failing tool is a result."""
+def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, sandbox: Sandbox,
+                  cwd: Path | None = None, timeout_s: float | None = None) -> ToolResult:
+    """Run a command or python tool in `sandbox`. Bad arguments raise ToolError, a sandbox that
+    cannot start SandboxUnavailable; a failing tool is a result."""
     if spec.kind == "prompt":
         raise ToolError(
             f"tool '{spec.name}' is a prompt tool: a model follows its instructions",
@@ -119,7 +121,8 @@ def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, cwd: Path,
     env = tool_env(args)
     try:
         if spec.kind == "command":
-            proc = run_process(build_argv(spec, args), cwd=cwd, timeout_s=timeout, env=env)
+            proc = run_process(build_argv(spec, args), sandbox=sandbox, cwd=cwd,
+                               timeout_s=timeout, env=env, read_only=[spec.path.parent])
         else:
             request = {
                 "source": spec.python_source,
@@ -128,19 +131,23 @@ def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, cwd: Path,
                 "tool_dir": str(spec.path.parent),
                 "args": args,
             }
-            proc = run_process([sys.executable, "-c", _PYTHON_RUNNER], cwd=cwd, timeout_s=timeout,
-                               env=env, stdin_text=json.dumps(request))
+            proc = run_process([sys.executable, "-c", _PYTHON_RUNNER], sandbox=sandbox, cwd=cwd,
+                               timeout_s=timeout, env=env, stdin_text=json.dumps(request),
+                               read_only=[spec.path.parent])
     except FileNotFoundError as exc:
         raise ToolError(f"tool '{spec.name}': program not found: {exc.filename}",
                         path=spec.path, hint="install it or fix 'command:'") from exc
     except OSError as exc:
         raise ToolError(f"tool '{spec.name}' could not start: {exc}", path=spec.path) from exc
+    output = proc.output
+    if proc.truncated:
+        output += f"\n[output cut at {len(proc.output):,} characters]"
     if proc.timed_out:
         return ToolResult(
-            f"{proc.output}\n[tool '{spec.name}' timed out after {timeout:g} s and was killed]"
+            f"{output}\n[tool '{spec.name}' timed out after {timeout:g} s and was killed]"
             .lstrip(),
             is_error=True,
             exit_code=None,
             duration_s=proc.duration_s,
         )
-    return ToolResult(proc.output, proc.exit_code != 0, proc.exit_code, proc.duration_s)
+    return ToolResult(output, proc.exit_code != 0, proc.exit_code, proc.duration_s)

@@ -27,6 +27,7 @@ class RunStarted(Event):
     cwd: str = ""  # the workspace folder the run works in
     tools: list[str] = field(default_factory=list)  # the goal's agent's tools
     agents: list[str] = field(default_factory=list)  # the sub-agents it can delegate to
+    sandbox: str = ""  # how processes are confined, e.g. "bubblewrap (network off)"
 
 
 @dataclass

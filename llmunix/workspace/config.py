@@ -9,12 +9,13 @@ Command-line flags win over all of them.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmunix.errors import ConfigError
 
@@ -26,6 +27,15 @@ else:  # pragma: no cover - exercised on 3.10 only
 CONFIG_FILE = "llmunix.toml"
 USER_CONFIG = Path("llmunix") / "config.toml"
 RUN_ENV = {"LLMUNIX_RUNTIME": "runtime", "LLMUNIX_MODEL": "model", "LLMUNIX_PROJECT": "project"}
+# Environment variable names that look like they hold a secret: their values never enter a
+# sandbox (tools/sandbox.py) and are redacted from every output (kernel/redact.py).
+_SECRET_NAME = re.compile(
+    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE", re.I)
+
+
+def secret_name(name: str) -> bool:
+    """Whether an environment variable's name looks like it holds a secret."""
+    return bool(_SECRET_NAME.search(name))
 
 
 class _Section(BaseModel):
@@ -49,6 +59,25 @@ class PolicyConfig(_Section):
     deny_commands: list[str] = []
     allow_commands: list[str] = []
     read_paths: list[str] = ["system", "agents"]
+
+
+class SandboxConfig(_Section):
+    """How processes an agent starts are confined (see llmunix/tools/sandbox.py)."""
+
+    mode: Literal["bubblewrap", "off"] = "bubblewrap"
+    network: Literal["deny", "allow"] = "deny"
+    env: list[str] = []  # extra variable names passed into the sandbox
+    program: str = "bwrap"
+
+    @field_validator("env")
+    @classmethod
+    def _no_secrets(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if _SECRET_NAME.search(name):
+                raise ValueError(f"{name} looks like a secret; secrets never enter the sandbox")
+        return names
 
 
 class OpenAIConfig(_Section):
@@ -83,6 +112,7 @@ class Config(_Section):
     run: RunConfig = RunConfig()
     limits: LimitsConfig = LimitsConfig()
     policy: PolicyConfig = PolicyConfig()
+    sandbox: SandboxConfig = SandboxConfig()
     openai: OpenAIConfig = OpenAIConfig()
     prices: dict[str, Price] = {}
     memory: MemoryConfig = MemoryConfig()

@@ -16,7 +16,6 @@ MAX_GLOB_RESULTS = 1000
 MAX_GREP_FILE_BYTES = 20 * 1024 * 1024
 MAX_BASH_TIMEOUT_S = 600.0
 _SNIFF_BYTES = 8192
-_KILL_GRACE_S = 2.0  # how long to wait for output after killing a command's process group
 
 class _ToolFailure(Exception):
     """A model mistake or a failed operation, reported to the model as an error result."""

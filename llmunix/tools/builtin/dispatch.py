@@ -1,6 +1,7 @@
 """llmunix's own Read, Write, Edit, Glob, Grep and Bash, with Claude Code's names and inputs.
 
-Used by the OpenAI runtime and by trace replay (the Claude runtime uses the CLI's own tools).
+Used by the OpenAI runtime and by trace replay; the Claude runtime uses the CLI's own file tools
+and this Bash (the CLI's Bash is never offered). Bash runs in the sandbox (tools/sandbox.py).
 Outputs are deterministic for the same files (sorted paths, no timestamps) because replay compares
 them with the recorded ones. Model mistakes become error results, never exceptions.
 """
@@ -18,6 +19,7 @@ from llmunix.tools.builtin.common import MAX_BASH_TIMEOUT_S, _ToolFailure
 from llmunix.tools.builtin.files import _edit, _read, _write
 from llmunix.tools.builtin.search import _glob, _grep
 from llmunix.tools.result import ToolResult
+from llmunix.tools.sandbox import Sandbox
 
 __all__ = ["BUILTIN_SCHEMAS", "openai_tools", "run_builtin"]
 
@@ -132,7 +134,7 @@ _RUNNERS: dict[str, Callable[[dict, Policy], str | ToolResult]] = {
     "Edit": _edit,
     "Glob": _glob,
     "Grep": _grep,
-    "Bash": _bash,
+    "Bash": _bash,  # called with the sandbox by run_builtin
 }
 
 
@@ -143,13 +145,15 @@ def run_builtin(
     policy: Policy,
     timeout_s: float = 120,
     max_timeout_s: float = MAX_BASH_TIMEOUT_S,
+    sandbox: Sandbox | None = None,
 ) -> ToolResult:
     """Run built-in tool `name`. Paths go through `policy.resolve`, and the policy's own rules
     (workspace, deny list) are checked again here; the caller checks tool scoping and the agent's
     constraints with `policy.check` first.
 
     Bash's timeout is the model's `timeout` (ms) or else `timeout_s`, never above `max_timeout_s`
-    (pass the run's remaining time there to keep a command within the run's time limit)."""
+    (pass the run's remaining time there to keep a command within the run's time limit). Bash
+    runs in `sandbox` (default: bubblewrap over the policy's workspace and read roots)."""
     started = time.monotonic()
     try:
         if name not in _RUNNERS:
@@ -162,7 +166,8 @@ def run_builtin(
         if name == "Bash":
             seconds = args["timeout"] / 1000 if "timeout" in args else timeout_s
             args["timeout"] = max(min(seconds, max_timeout_s), 0.001) * 1000
-        output = _RUNNERS[name](args, policy)
+        runner = _RUNNERS[name]
+        output = _bash(args, policy, sandbox) if name == "Bash" else runner(args, policy)
     except _ToolFailure as exc:
         return ToolResult(str(exc), is_error=True, duration_s=time.monotonic() - started)
     except PolicyDenied as exc:

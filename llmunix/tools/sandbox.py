@@ -1,0 +1,186 @@
+"""The sandbox every process an agent causes runs in: bubblewrap on Linux.
+
+What a sandboxed process sees: the project's workspace read-write; the configured read paths,
+the system directories a program needs (/usr, /bin, /lib*, a few /etc files) and the Python that
+runs llmunix read-only; a private /tmp with HOME in it; its own /proc (own PID namespace) and a
+minimal /dev; no network unless allowed (own network namespace); an environment built from an
+allow list. Nothing else of the machine exists in there: no /root, /home, /run, /var, no other
+project, not the workspace's .git, agents/, system/ (unless a read path) or llmunix.toml.
+
+When the call's main process exits, the sandbox's PID 1 exits and the kernel kills everything
+left in its PID namespace, setsid or not; killing the bwrap process (timeout, Ctrl-C) does the
+same, and --die-with-parent covers llmunix itself dying.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from llmunix.errors import SandboxUnavailable
+from llmunix.workspace.config import secret_name
+
+__all__ = ["ENV_ALLOW", "HOME", "HOW_TO_FIX", "Sandbox"]
+
+# Variables every sandboxed process gets from llmunix's environment (when set), besides the
+# names the user lists in `[sandbox] env`. LC_* are passed too.
+ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "COLORTERM", "NO_COLOR")
+HOME = "/tmp/home"  # inside the sandbox's private /tmp
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# What dynamic linking, alternatives, users, locales, time zones, DNS and TLS need from /etc.
+_ETC = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "timezone",
+    "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "resolv.conf", "gai.conf",
+    "ssl", "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies", "mime.types",
+    "protocols", "services", "locale.alias", "locale.conf", "default/locale", "os-release",
+    "debian_version", "magic", "terminfo", "inputrc",
+)
+HOW_TO_FIX = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf "
+              "install bubblewrap), or set [sandbox] mode = \"off\" in llmunix.toml to run "
+              "processes unconfined (unsafe)")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How processes of one run are confined. Immutable: `with_network` and friends return a
+    copy. `command()` turns an argv into the argv and environment to start it confined with."""
+
+    workspace: Path
+    read_paths: tuple[Path, ...] = ()
+    network: bool = False
+    env_names: tuple[str, ...] = ()
+    mode: str = "bubblewrap"  # "bubblewrap" | "off"
+    program: str = "bwrap"
+
+    @classmethod
+    def create(cls, workspace: Path | str, *, read_paths: Iterable[Path | str] = (),
+               network: bool = False, env: Iterable[str] = (), mode: str = "bubblewrap",
+               program: str = "bwrap") -> Sandbox:
+        return cls(Path(os.path.realpath(workspace)),
+                   tuple(Path(os.path.realpath(p)) for p in read_paths),
+                   network, tuple(env), mode, program)
+
+    def with_network(self, allowed: bool) -> Sandbox:
+        return self if allowed == self.network else replace(self, network=allowed)
+
+    @property
+    def confined(self) -> bool:
+        return self.mode != "off"
+
+    def describe(self) -> str:
+        """One line for run headers and traces."""
+        if not self.confined:
+            return "off (UNSAFE: processes run unconfined, with llmunix's own file access)"
+        return f"bubblewrap (network {'allowed' if self.network else 'off'})"
+
+    # ------------------------------------------------------------------ availability
+
+    def check(self) -> None:
+        """Raise SandboxUnavailable, saying how to fix it, when processes cannot be confined.
+        The probe (one `true` in a sandbox) runs once per program and is remembered."""
+        if not self.confined:
+            return
+        error = probe(self.program)
+        if error:
+            raise SandboxUnavailable(error, hint=HOW_TO_FIX)
+
+    # ------------------------------------------------------------------ building a command
+
+    def environment(self, extra: Mapping[str, str] | None = None,
+                    source: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The allow-listed environment: ENV_ALLOW, LC_*, the configured names (never one
+        that looks secret), HOME in the sandbox, then `extra` (e.g. tool arguments)."""
+        env_in = os.environ if source is None else source
+        names = set(ENV_ALLOW) | {n for n in self.env_names if not secret_name(n)}
+        env = {k: v for k, v in env_in.items() if k in names or k.startswith("LC_")}
+        env["HOME"] = HOME if self.confined else env_in.get("HOME", HOME)
+        if self.confined:
+            env["TMPDIR"] = "/tmp"
+        env.update(extra or {})
+        return env
+
+    def command(self, argv: Sequence[str], *, cwd: Path | str | None = None,
+                env: Mapping[str, str] | None = None,
+                read_only: Iterable[Path | str] = ()) -> tuple[list[str], dict[str, str]]:
+        """(argv, env) that run `argv` confined, in `cwd` (default: the workspace).
+        `read_only` adds folders the process may read (e.g. a tool spec's own folder)."""
+        environment = self.environment(env)
+        if not self.confined:
+            return list(argv), environment
+        cwd = Path(os.path.realpath(cwd or self.workspace))
+        return [*self._bwrap_args(cwd, read_only), "--", *argv], environment
+
+    def _bwrap_args(self, cwd: Path, read_only: Iterable[Path | str]) -> list[str]:
+        args = [self.program, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent",
+                "--new-session"]
+        if self.network:
+            args.append("--share-net")
+        for top in _SYSTEM_DIRS:
+            if os.path.islink(top):
+                args += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                args += ["--ro-bind", top, top]
+        args += ["--perms", "0755", "--dir", "/etc"]
+        for name in _ETC:
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                 "--perms", "0700", "--dir", HOME]
+        mounts: dict[str, bool] = {}  # path -> writable
+        for path in (*_python_dirs(), *self.read_paths, *map(Path, read_only)):
+            real = os.path.realpath(path)
+            if os.path.exists(real) and not _under_system(real):
+                mounts.setdefault(real, False)
+        mounts[str(self.workspace)] = True
+        # Shorter paths first, so a deeper mount lands on top of the one that holds it.
+        for path, writable in sorted(mounts.items(), key=lambda kv: (kv[0].count("/"), kv[1])):
+            args += ["--bind" if writable else "--ro-bind", path, path]
+        args += ["--chdir", str(cwd)]
+        return args
+
+
+def _under_system(path: str) -> bool:
+    return any(path == d or path.startswith(d + "/") for d in _SYSTEM_DIRS)
+
+
+def _python_dirs() -> list[str]:
+    """The Python running llmunix, so python tool specs (and `python` on PATH) work inside."""
+    dirs = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    return sorted(dirs)
+
+
+_probe_lock = threading.Lock()
+_probe_results: dict[str, str] = {}
+
+
+def probe(program: str) -> str:
+    """'' when a bubblewrap sandbox starts with `program`, else why not (remembered)."""
+    with _probe_lock:
+        if program in _probe_results:
+            return _probe_results[program]
+        _probe_results[program] = error = _run_probe(program)
+        return error
+
+
+def _run_probe(program: str) -> str:
+    if not sys.platform.startswith("linux"):
+        return f"no sandbox for processes on {sys.platform} yet (bubblewrap needs Linux)"
+    argv = [program, "--unshare-all", "--cap-drop", "ALL", "--die-with-parent",
+            "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true"]
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    except FileNotFoundError:
+        return f"the sandbox cannot start: bubblewrap ({program!r}) is not installed"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"the sandbox cannot start: {program}: {exc}"
+    if done.returncode != 0:
+        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = why[-1] if why else f"exit code {done.returncode}"
+        return (f"the sandbox cannot start: {detail} (user namespaces may be disabled: "
+                "sysctl kernel.unprivileged_userns_clone=1)")
+    return ""

@@ -1,0 +1,204 @@
+"""Attacks through `llmunix run`, on both runtimes (the real Claude CLI and the openai loop,
+each against its scripted model): a model that tries to write, read, phone home, leak keys,
+leave processes behind, change its own rules or delegate where it may not. Each probe has a
+canary outside the workspace (or a listener on 127.0.0.1) and asserts the effect did not happen
+and what the trace says."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from llmunix.trace.markdown import find_traces
+from tests import test_scenarios as scenarios
+from tests.support import agent_text, run_cli, write_spec
+from tests.test_scenarios import SECRET, files, only_trace
+
+model = scenarios.model  # the two runtimes' fixtures, shared with the common scenarios
+ws = scenarios.ws
+
+pytestmark = pytest.mark.usefixtures("bubblewrap")
+
+
+def _running(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0] \
+                if cmdline else ""
+        except OSError:
+            continue
+        if cmdline.startswith(marker.encode()) and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _gone(marker: str) -> bool:
+    deadline = time.monotonic() + 10
+    while _running(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)  # SIGKILL lands asynchronously
+    return not _running(marker)
+
+
+def test_bash_is_confined(model, ws, tmp_path, listener):
+    write_spec(ws.user_agents_dir, "sheller.md", agent_text("sheller", tools="Bash"))
+    port, received = listener
+    canary = tmp_path / "canary.txt"
+    canary.write_text("untouched\n")
+    key = tmp_path / "home-of-someone" / ".ssh" / "id_rsa"
+    key.parent.mkdir(parents=True)
+    key.write_text("PRIVATE-KEY-CANARY\n")
+    config = ws.config_path.read_text()
+    mark = f"llmunix-probe-{uuid.uuid4().hex[:10]}"
+    egress = (f"python3 -c \"import socket; s=socket.create_connection(('127.0.0.1', {port}), 3);"
+              " s.sendall(b'leak'); print('connected')\"")
+    model.enqueue(
+        model.call("Bash", {"command": f"echo pwned > {canary}; echo done"}, id="c_write"),
+        model.call("Bash", {"command": f"cat {key} ~/.ssh/id_rsa"}, id="c_read"),
+        model.call("Bash", {"command": egress}, id="c_net"),
+        model.call("Bash", {"command": "env"}, id="c_env"),
+        model.call("Bash", {"command": f"(setsid bash -c 'exec -a {mark} sleep 60' &); "
+                                       f"nohup bash -c 'exec -a {mark}-n sleep 60' "
+                                       ">/dev/null 2>&1 & echo started"}, id="c_bg"),
+        model.call("Bash", {"command": f"echo '[run]' >> {ws.config_path}; "
+                                       f"echo '---' > {ws.user_agents_dir}/evil.md; "
+                                       f"ls {ws.root}/.git"}, id="c_rules"),
+        "done",
+    )
+    result = model.run(ws, "probe the shell", "--agent", "sheller")
+    assert result.returncode == 0, result.stderr
+    model.assert_script_used()
+    assert "sandbox bubblewrap (network off)" in result.stderr  # the run header
+
+    assert canary.read_text() == "untouched\n"  # it wrote into its private /tmp, now gone
+    read = model.fed_back("c_read").text
+    assert "PRIVATE-KEY-CANARY" not in read and "No such file or directory" in read
+    assert "connected" not in model.fed_back("c_net").text and received == []
+    env = model.fed_back("c_env").text
+    assert SECRET not in env and "API_KEY" not in env and "HOME=/tmp/home" in env
+    assert "started" in model.fed_back("c_bg").text and _gone(mark)
+    assert ws.config_path.read_text() == config
+    assert not (ws.user_agents_dir / "evil.md").exists()
+    assert "No such file or directory" in model.fed_back("c_rules").text
+
+    trace = only_trace(ws)
+    assert trace.meta["sandbox"] == "bubblewrap (network off)"
+    steps = {s.fields["call_id"]: s for s in trace.tool_steps()}
+    assert [s.tool for s in steps.values()] == ["Bash"] * 6
+    assert "No such file or directory" in steps["c_read"].blocks["result"]
+    assert SECRET not in trace.path.read_text()
+
+
+def test_processes_are_refused_when_the_sandbox_cannot_start(model, ws, tmp_path):
+    text = ws.config_path.read_text().replace('program = "bwrap"',
+                                              'program = "/nonexistent/bwrap"')
+    ws.config_path.write_text(text)
+    write_spec(ws.user_agents_dir, "sheller.md",
+               agent_text("sheller", tools="Bash, word-count, Write"))
+    marker = tmp_path / "ran"
+    model.enqueue(
+        model.call("Bash", {"command": f"touch {marker}"}, id="c_bash"),
+        model.call("word-count", {"path": "x.md"}, id="c_tool"),
+        model.call("Write", {"file_path": "ok.md", "content": "fine\n"}, id="c_write"),
+        "done",
+    )
+    result = model.run(ws, "try anyway", "--agent", "sheller")
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+    assert (files(ws) / "ok.md").read_text() == "fine\n"  # what starts no process still works
+    steps = {s.fields["call_id"]: s for s in only_trace(ws).tool_steps()}
+    for call in ("c_bash", "c_tool"):
+        step = steps[call]
+        assert step.fields["decision"] == "denied"
+        assert "bubblewrap ('/nonexistent/bwrap') is not installed" in step.fields["reason"]
+        assert "apt-get install bubblewrap" in step.fields["reason"]
+        assert 'mode = "off"' in model.fed_back(call).text
+    assert steps["c_write"].fields["decision"] == "allowed"
+
+
+def test_mode_off_is_shown_in_the_header_and_trace(model, ws):
+    ws.config_path.write_text(ws.config_path.read_text().replace('mode = "bubblewrap"',
+                                                                 'mode = "off"'))
+    model.enqueue("nothing to do")
+    result = model.run(ws, "hello", "--agent", "solo")
+    assert result.returncode == 0, result.stderr
+    assert "sandbox off (UNSAFE" in result.stderr
+    assert only_trace(ws).meta["sandbox"].startswith("off (UNSAFE")
+
+
+TOKEN = "tok-7f3a9c2e51"  # a value of a secret-looking variable, typed into the goal as well
+
+
+def test_secrets_reach_no_output(model, ws):
+    """The goal, the model's text, tool inputs and results, in plain, JSON-escaped, URL-encoded
+    and base64 forms, and a password in a URL: none of it in --json, the trace, its file name,
+    the live view or the commit message."""
+    write_spec(ws.user_agents_dir, "sheller.md", agent_text("sheller", tools="Bash"))
+    b64 = base64.b64encode(f"user:{TOKEN}".encode()).decode()
+    model.enqueue(
+        model.reply(f"I will use {TOKEN}.",
+                    model.call("Bash", {"command": f"echo {b64}; echo {TOKEN} | base64; "
+                                                   "echo 'tok-7f3a9c2e51%21'"}, id="c_echo")),
+        model.reply(model.call("Bash", {"command": 'echo "db postgres://app:s3cr3t-pw@db/x"'},
+                               id="c_url")),
+        f"done with {TOKEN}",
+    )
+    env = {**model.env, "SERVICE_TOKEN": TOKEN}
+    result = run_cli(*model.command(f"deploy with {TOKEN}", "--agent", "sheller", "--json"),
+                     cwd=ws.root, env=env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["event"] == "run_started" and "[REDACTED]" in events[0]["goal"]
+    (trace_path,) = find_traces(ws.project("default").short_term_dir)
+    log = subprocess.run(["git", "log", "--format=%B", "-1"], cwd=ws.root, text=True,
+                         capture_output=True, check=True).stdout
+    outputs = {"--json": result.stdout, "stderr": result.stderr, "trace": trace_path.read_text(),
+               "trace name": trace_path.name, "commit": log}
+    for where, text in outputs.items():
+        assert TOKEN not in text, where
+        assert base64.b64encode(TOKEN.encode()).decode()[:12] not in text, where
+        assert "s3cr3t-pw" not in text, where
+    assert "[REDACTED]" in outputs["trace"] and "[REDACTED]" in log
+    assert "postgres://app:[REDACTED]@db/x" in outputs["trace"]
+
+
+def test_a_refused_delegation_is_a_denial(model, ws):
+    write_spec(ws.user_agents_dir, "scribe.md", agent_text("scribe", tools="Write"))
+    model.enqueue(
+        model.call("Agent", {"subagent_type": "scribe", "description": "write",
+                             "prompt": "write x"}, id="c_agent"),
+        "could not delegate",
+    )
+    result = model.run(ws, "delegate", "--agent", "solo")  # solo may use Read, Write only
+    assert result.returncode == 0, result.stderr
+    trace = only_trace(ws)
+    assert [s.kind for s in trace.steps if s.kind.startswith("subagent")] == []
+    (step,) = trace.tool_steps()
+    assert step.tool in ("Agent", "Task") and step.fields["decision"] == "denied"
+    assert "may only use Read, Write" in step.fields["reason"]
+    assert model.fed_back("c_agent").is_error
+
+
+def test_the_claude_cli_keeps_nothing_after_the_run(model, ws, tmp_path):
+    if model.runtime != "claude":
+        pytest.skip("the Claude CLI's own state")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    model.enqueue(model.call("Write", {"file_path": "a.md", "content": "x\n"}), "ok")
+    result = run_cli(*model.command("write it", "--agent", "solo"), cwd=ws.root,
+                     env={**model.env, "TMPDIR": str(temp)})
+    assert result.returncode == 0, result.stderr
+    assert (files(ws) / "a.md").read_text() == "x\n"
+    assert not (model.home / ".claude" / "projects").exists()
+    assert list(temp.glob("llmunix-claude-*")) == []
+    leftovers = [p for p in model.home.rglob("*") if p.is_file() and SECRET in p.read_text(
+        errors="replace")]
+    assert leftovers == []

@@ -1,0 +1,202 @@
+"""The sandbox itself (real bubblewrap): what a confined process can see, write, reach and leave
+behind. Each probe has a canary outside the workspace, or a listener on 127.0.0.1, and asserts
+the effect did not happen. The same probes through `llmunix run` on both runtimes are in
+tests/test_isolation.py."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from llmunix.errors import SandboxUnavailable
+from llmunix.tools.process import kill_all, run_process, start_process, stop_process
+from llmunix.tools.sandbox import HOME, Sandbox
+from tests.support import new_workspace, run_cli
+
+pytestmark = pytest.mark.usefixtures("bubblewrap")
+
+
+@pytest.fixture()
+def place(tmp_path):
+    """A workspace with a read path, and canaries around it: a fake home with an SSH key, a
+    file next to the workspace, the workspace root's llmunix.toml."""
+    ws = new_workspace(tmp_path / "ws")
+    work = ws.ensure_project("default").workspace_dir
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE-KEY-CANARY\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("untouched\n")
+    sandbox = Sandbox.create(work, read_paths=[ws.root / "system"])
+    return ws, work, home, outside, sandbox
+
+
+def set_sandbox(ws, key: str, value: str) -> None:
+    """Set one `[sandbox]` key of the workspace's llmunix.toml (TOML text as `value`)."""
+    text = ws.config_path.read_text()
+    head, section = text.split("[sandbox]\n", 1)
+    lines = section.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(f"{key} ="):
+            lines[i] = f"{key} = {value}"
+            break
+    else:
+        raise AssertionError(f"no {key} in [sandbox]")
+    ws.config_path.write_text(head + "[sandbox]\n" + "\n".join(lines))
+
+
+def sh(sandbox: Sandbox, command: str, **kw):
+    return run_process(["bash", "-c", command], sandbox=sandbox, timeout_s=30,
+                       merge_stderr=True, **kw)
+
+
+def test_writes_reach_the_workspace_only(place):
+    ws, work, _home, outside, sandbox = place
+    config = ws.config_path.read_text()
+    r = sh(sandbox, f"echo ok > made.txt; echo x > {outside}; echo x >> {ws.config_path}; "
+                    f"mkdir -p {ws.root}/agents && echo '---' > {ws.root}/agents/evil.md; "
+                    f"echo x > {ws.root}/system/tools/planted.md; echo x > /usr/planted; "
+                    "echo x > ../../../llmunix.toml")
+    assert (work / "made.txt").read_text() == "ok\n"
+    assert outside.read_text() == "untouched\n"
+    assert ws.config_path.read_text() == config
+    assert not (ws.root / "agents" / "evil.md").exists()
+    assert not (ws.root / "system" / "tools" / "planted.md").exists()
+    assert "Read-only file system" in r.output  # the read path is there, read-only
+
+
+def test_outside_the_workspace_nothing_private_is_visible(place, monkeypatch):
+    ws, _work, home, outside, sandbox = place
+    monkeypatch.setenv("HOME", str(home))
+    r = sh(sandbox, f"cat {home}/.ssh/id_rsa; cat ~/.ssh/id_rsa; cat {outside}; "
+                    f"ls {ws.root}/.git; cat {ws.config_path}; ls /root /home /run /var; "
+                    "cat /etc/shadow; echo HOME=$HOME")
+    assert "PRIVATE-KEY-CANARY" not in r.output and "untouched" not in r.output
+    assert "[run]" not in r.output  # llmunix.toml's content
+    assert f"HOME={HOME}" in r.output
+    for path in (f"{home}/.ssh/id_rsa", str(outside), f"{ws.root}/.git", "/home", "/run",
+                 "/etc/shadow"):
+        assert f"{path}: No such file or directory" in r.output or \
+            f"'{path}': No such file or directory" in r.output, path
+    # what a program needs is there
+    assert sh(sandbox, "python3 -c 'print(6*7)'; ls /usr/bin/env; date +%Y >/dev/null && "
+                       "echo date-ok").output.split() == ["42", "/usr/bin/env", "date-ok"]
+
+
+def test_the_read_paths_are_readable(place):
+    ws, _work, _home, _outside, sandbox = place
+    r = sh(sandbox, f"cat {ws.root}/system/tools/word-count.md | head -2")
+    assert r.output.startswith("---\nname: word-count")
+
+
+EGRESS = ("python3 -c \"import socket,sys; s=socket.create_connection(('127.0.0.1', {port}), "
+          "timeout=3); s.sendall(b'leak'); print('connected')\"")
+
+
+def test_no_network_by_default(place, listener):
+    _ws, _work, _home, _outside, sandbox = place
+    port, got = listener
+    r = sh(sandbox, EGRESS.format(port=port) + f"; curl -s -m 3 http://127.0.0.1:{port}/x")
+    assert "connected" not in r.output
+    assert "Connection refused" in r.output or "Network is unreachable" in r.output
+    assert got == []
+
+
+def test_network_when_allowed(place, listener):
+    _ws, _work, _home, _outside, sandbox = place
+    port, got = listener
+    r = sh(sandbox.with_network(True), EGRESS.format(port=port))
+    assert "connected" in r.output
+    assert b"leak" in got
+
+
+def test_environment_is_an_allow_list(place, monkeypatch):
+    ws, work, _home, _outside, _sandbox = place
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-openai-1234")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-canary-anthropic-5678")
+    monkeypatch.setenv("PROJECT_COLOR", "teal")
+    monkeypatch.setenv("UNLISTED", "hidden")
+    sandbox = Sandbox.create(work, env=["PROJECT_COLOR", "GITHUB_TOKEN"])
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-canary")
+    r = sh(sandbox, "env", env={"LLMUNIX_ARG_X": "1"})
+    names = {line.split("=", 1)[0] for line in r.output.splitlines()}
+    assert "canary" not in r.output and "hidden" not in r.output
+    assert {"PATH", "HOME", "PROJECT_COLOR", "LLMUNIX_ARG_X"} <= names
+    assert "GITHUB_TOKEN" not in names  # a secret-looking name is never passed
+
+
+def _running(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0] \
+                if cmdline else ""
+        except OSError:
+            continue
+        if cmdline.startswith(marker.encode()) and state != "Z":  # argv[0] set by exec -a
+            found.append(int(entry))
+    return found
+
+
+def test_no_process_outlives_a_long_lived_one(place):
+    """A long-lived process (a stdio server) and what it started die with stop_process, and
+    kill_all ends every live one at once."""
+    _ws, _work, _home, _outside, sandbox = place
+    mark = f"llmunix-probe-{uuid.uuid4().hex[:10]}"
+    script = f"(setsid bash -c 'exec -a {mark}-a sleep 60' &); exec -a {mark}-b sleep 60"
+    proc = start_process(["bash", "-c", script], sandbox=sandbox)
+    other = start_process(["bash", "-c", f"exec -a {mark}-c sleep 60"], sandbox=sandbox)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 10
+    while len(_running(mark)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # waiting for the processes to exist, not for timing
+    assert len(_running(mark)) == 3
+    stop_process(proc)
+    assert kill_all() == 1
+    other.wait(10)
+    deadline = time.monotonic() + 10
+    while _running(mark) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _running(mark) == []
+
+
+def test_a_missing_bubblewrap_is_refused_with_how_to_fix(place):
+    _ws, work, _home, _outside, _sandbox = place
+    sandbox = Sandbox.create(work, program="/nonexistent/bwrap")
+    with pytest.raises(SandboxUnavailable) as err:
+        sh(sandbox, "echo never > never.txt")
+    assert "bubblewrap ('/nonexistent/bwrap') is not installed" in str(err.value)
+    assert "apt-get install bubblewrap" in err.value.hint
+    assert 'mode = "off"' in err.value.hint
+    assert not (work / "never.txt").exists()
+
+
+def test_mode_off_runs_unconfined_and_says_so(place):
+    _ws, work, _home, outside, _sandbox = place
+    sandbox = Sandbox.create(work, mode="off")
+    assert sandbox.describe().startswith("off (UNSAFE")
+    sh(sandbox, f"cat {outside} > seen.txt")
+    assert (work / "seen.txt").read_text() == "untouched\n"
+
+
+def test_tools_run_refuses_without_a_sandbox(place):
+    ws, work, _home, _outside, _sandbox = place
+    set_sandbox(ws, "program", '"/nonexistent/bwrap"')
+    (work / "notes.md").write_text("a b c\n")
+    r = run_cli("tools", "run", "word-count", "--arg", "path=notes.md", cwd=ws.root)
+    assert r.returncode == 1
+    assert "bubblewrap ('/nonexistent/bwrap') is not installed" in r.stderr
+    assert "apt-get install bubblewrap" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_secret_looking_name_in_sandbox_env_is_a_config_error(place):
+    ws, _work, _home, _outside, _sandbox = place
+    set_sandbox(ws, "env", '["HOME_COLOR", "AWS_SECRET_ACCESS_KEY"]')
+    r = run_cli("tools", "run", "word-count", "--arg", "path=x", cwd=ws.root)
+    assert r.returncode == 1
+    assert "llmunix.toml" in r.stderr and "AWS_SECRET_ACCESS_KEY looks like a secret" in r.stderr
