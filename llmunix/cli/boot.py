@@ -58,6 +58,7 @@ def boot(
 
     ws = _workspace()
     ws.config  # noqa: B018 - boot also validates llmunix.toml
+    _check_policy_config(ws)
     booted = registry.boot(ws)
     library.write_smart_library(booted)
     if json_out:
@@ -68,3 +69,17 @@ def boot(
         ui.print_boot(booted)
     if not booted.ok:
         raise typer.Exit(1)
+
+
+def _check_policy_config(ws) -> None:
+    """[policy] command patterns compile now, not at the first Bash call of some later run."""
+    from llmunix.errors import ConfigError
+    from llmunix.policy.gate import Policy
+
+    conf = ws.config.policy
+    try:
+        Policy(ws.root, deny_commands=list(conf.deny_commands),
+               allow_commands=conf.allow_commands or None)
+    except (ValueError, ConfigError) as exc:
+        raise ConfigError(f"[policy]: {getattr(exc, 'message', exc)}", path=ws.config_path,
+                          hint="fix the pattern in llmunix.toml") from None

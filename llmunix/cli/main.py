@@ -14,7 +14,7 @@ from llmunix.cli import boot, run, watch, memory, agents, tools, trace, complete
 
 
 def main() -> None:
-    from llmunix.errors import EXIT_INTERRUPTED, LlmunixError
+    from llmunix.errors import EXIT_ERROR, EXIT_INTERRUPTED, LlmunixError
 
     try:
         app(prog_name="llmunix")
@@ -29,7 +29,43 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # `llmunix log | head`: the reader has gone, nothing to say
+        _quiet_stdout()
+        code = EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a trace
+        code = _internal_error(exc)
     _exit(code)
+
+
+def _internal_error(exc: Exception) -> int:
+    """A failure llmunix did not foresee: one line on stderr, exit 1; the traceback only when
+    LLMUNIX_DEBUG is set."""
+    import os
+
+    from llmunix.errors import EXIT_ERROR
+
+    if os.environ.get("LLMUNIX_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    text = " ".join(str(exc).split())[:300] or "no details"
+    try:
+        sys.stderr.write(f"error: llmunix failed unexpectedly: {type(exc).__name__}: {text} "
+                         "(set LLMUNIX_DEBUG=1 to see where)\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - stderr itself is gone
+        pass
+    return EXIT_ERROR
+
+
+def _quiet_stdout() -> None:
+    import os
+
+    try:  # point stdout at /dev/null so the interpreter's final flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _exit(code: int) -> None:

@@ -58,13 +58,48 @@ def run(
             raise UsageError("no goal on standard input", hint='echo "<goal>" | llmunix run -')
     else:
         piped = piped_input()
-    options = {"base_url": base_url} if base_url else {}
+    goal = checked_text("the goal", goal)
+    options = {"base_url": checked_url(base_url)} if base_url else {}
     request = runner.RunRequest(
         goal=goal, project=project, agent=agent, runtime=runtime, model=model,
         max_turns=max_turns, budget_usd=budget, timeout_s=timeout, runtime_options=options,
         mode=mode, piped_input=piped,
     )
     _run(request, json_out, quiet, output_format)
+
+
+def checked_text(what: str, value: str) -> str:
+    """Command-line text as it must be to be recorded: UTF-8 (bytes that are not arrive as
+    lone surrogates), not empty."""
+    from llmunix.errors import UsageError
+
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} is not valid UTF-8 text",
+                         hint="check the terminal's encoding (e.g. LANG=C.UTF-8)") from None
+    if not value.strip():
+        raise UsageError(f"{what} is empty", hint="say what the run should achieve")
+    return value
+
+
+def checked_url(url: str) -> str:
+    """--base-url: an http(s) URL with a host (and a valid port, if any)."""
+    from urllib.parse import urlsplit
+
+    from llmunix.errors import UsageError
+
+    checked_text("--base-url", url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise UsageError(f"--base-url {url!r} is not a valid URL: {exc}",
+                         hint="e.g. http://127.0.0.1:11434/v1") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url {url!r} is not an http(s) URL with a host",
+                         hint="e.g. http://127.0.0.1:11434/v1")
+    return url
 
 
 def piped_input() -> str:

@@ -17,6 +17,7 @@ from llmunix.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_STOPPED,
+    ConfigError,
     LimitReached,
     LlmunixError,
     SpecError,
@@ -108,12 +109,16 @@ def resolve_limits(ws: Workspace, request: RunRequest, agent) -> Limits:
 
 def build_policy(ws: Workspace, workspace_dir) -> Policy:
     conf = ws.config.policy
-    return Policy(
-        workspace_dir,
-        read_roots=[ws.root / p for p in conf.read_paths],
-        deny_commands=[*DEFAULT_DENY_COMMANDS, *conf.deny_commands],
-        allow_commands=conf.allow_commands or None,
-    )
+    try:
+        return Policy(
+            workspace_dir,
+            read_roots=[ws.root / p for p in conf.read_paths],
+            deny_commands=[*DEFAULT_DENY_COMMANDS, *conf.deny_commands],
+            allow_commands=conf.allow_commands or None,
+        )
+    except (ValueError, ConfigError) as exc:  # a command pattern that is not one
+        raise ConfigError(f"[policy]: {getattr(exc, 'message', exc)}", path=ws.config_path,
+                          hint="fix the pattern in llmunix.toml") from None
 
 
 def build_sandbox(ws: Workspace, workspace_dir) -> Sandbox:
@@ -147,6 +152,7 @@ def price_for(ws: Workspace, runtime: str, model: str) -> Price:
 def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runtime]:
     config = ws.config
     project = ws.ensure_project(request.project or config.run.project)
+    build_policy(ws, project.workspace_dir)  # a bad [policy] pattern stops the run before it starts
     given = request.registry
     registry = given if given is not None and given.project == project else \
         load_registry(ws, project)

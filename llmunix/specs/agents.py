@@ -18,6 +18,7 @@ from llmunix.specs.claude_code import (
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.dialects import with_bold_fields
 from llmunix.specs.document import read_document
+from llmunix.specs.keytypes import AGENT_TYPES
 from llmunix.specs.mcp_servers import parse_agent_servers
 from llmunix.specs.models import AGENT_KEYS, AGENT_NAME_RE, AgentSpec, LlmunixSettings
 from llmunix.specs.reader import _Reader
@@ -50,6 +51,8 @@ class _AgentReader(_Reader):
         meta = self.meta
         self.unknown_keys(AGENT_KEYS)
         self._ignored_keys()
+        if not self.check_types(AGENT_TYPES):
+            return None, self.problems
         name = self.name(("name", "agent_name"), ("agent_id",))
         description = self.description()
         prompt = self._prompt()
@@ -183,7 +186,7 @@ class _AgentReader(_Reader):
             cons.setdefault("read_only", True)
             data["constraints"] = cons
         try:
-            return LlmunixSettings.model_validate(data)
+            return LlmunixSettings.model_validate(data, strict=True)
         except ValidationError as exc:
             for err in exc.errors():
                 loc = [str(p) for p in err["loc"]]

@@ -5,6 +5,7 @@ any doubt (a changed stamp, an unreadable or foreign cache file) means the file 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from pathlib import Path
@@ -14,6 +15,7 @@ from llmunix import __version__
 CACHE_FILE = ".llmunix/spec-cache.pickle"
 # Bumped whenever what a spec holds changes, so a cache written by an older parser is not used.
 FORMAT = f"{__version__}+specs.2"
+MAX_CACHE_BYTES = 256_000_000  # specs are bounded (1 MB, bounded YAML): far below this
 
 
 def _stamp(path: Path) -> tuple[int, int, int, int] | None:
@@ -31,6 +33,8 @@ class SpecCache:
         self.seen: set[tuple[str, str, str]] = set()
         self.dirty = False
         try:
+            if os.stat(self.path).st_size > MAX_CACHE_BYTES:
+                raise ValueError("cache too large: rebuilt")
             with open(self.path, "rb") as f:
                 version, entries = pickle.load(f)  # noqa: S301 - llmunix's own file
             if version == FORMAT and isinstance(entries, dict):
@@ -40,21 +44,20 @@ class SpecCache:
 
     def files(self, scope_dir):
         """`registry.load_folder` through the cache."""
-        out = []
-        for path in scope_dir.files():
-            key = (str(path), scope_dir.kind, scope_dir.scope)
-            stamp = _stamp(path)
-            self.seen.add(key)
-            cached = self.entries.get(key)
-            if cached is not None and stamp is not None and cached[0] == stamp:
-                out.append((path, cached[1], list(cached[2])))
-                continue
-            spec, problems = scope_dir.load(path)
-            if stamp is not None and stamp == _stamp(path):  # not changed while read
-                self.entries[key] = (stamp, spec, problems)
-                self.dirty = True
-            out.append((path, spec, problems))
-        return out
+        return scope_dir.loaded(lambda path: self._file(scope_dir, path))
+
+    def _file(self, scope_dir, path: Path):
+        key = (str(path), scope_dir.kind, scope_dir.scope)
+        stamp = _stamp(path)
+        self.seen.add(key)
+        cached = self.entries.get(key)
+        if cached is not None and stamp is not None and cached[0] == stamp:
+            return path, cached[1], list(cached[2])
+        spec, problems = scope_dir.load(path)
+        if stamp is not None and stamp == _stamp(path):  # not changed while read
+            self.entries[key] = (stamp, spec, problems)
+            self.dirty = True
+        return path, spec, problems
 
     def save(self) -> None:
         # Entries of files gone from disk go; others stay (a run loads one project's specs).
@@ -63,11 +66,13 @@ class SpecCache:
             del self.entries[key]
         if not (self.dirty or stale):
             return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             with open(tmp, "wb") as f:
                 pickle.dump((FORMAT, self.entries), f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only workspace boots all the same, just without the shortcut
+        except Exception:  # noqa: BLE001 - read-only workspace, or a value pickle refuses:
+            # boot goes on without the shortcut
+            with contextlib.suppress(OSError):
+                tmp.unlink()

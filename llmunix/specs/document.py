@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,9 @@ from typing import Any
 import yaml
 
 from llmunix.errors import SpecError
+from llmunix.specs import safe_yaml
 
 MAX_SPEC_BYTES = 1_000_000
-
-try:  # libyaml is ~10x faster; boot parses every spec in the workspace
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on how PyYAML was built
-    _Loader = yaml.SafeLoader
 
 
 @dataclass
@@ -39,14 +36,21 @@ class Document:
 def read_document(path: Path) -> Document:
     """Read `path` into frontmatter and body. Raises SpecError naming the file and line."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecError("not a regular file (a folder, device or pipe named like a spec)",
+                            path=path, hint="move it out of the specs folder")
+        size = st.st_size
         if size > MAX_SPEC_BYTES:
             raise SpecError(
                 f"file is {size:,} bytes; specs are limited to {MAX_SPEC_BYTES:,} bytes",
                 path=path,
                 hint="move large reference material into the workspace and let the agent Read it",
             )
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:  # read no more than the limit, whatever stat said
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise SpecError(f"file is over {MAX_SPEC_BYTES:,} bytes", path=path)
     except OSError as exc:
         raise SpecError(f"cannot read file: {exc.strerror or exc}", path=path) from exc
     return parse_document(raw, path)
@@ -96,9 +100,9 @@ def parse_document(raw: bytes, path: Path) -> Document:
 
 
 def _parse_yaml(text: str, path: Path, *, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:
-    loader = _Loader(text)
+    loader = None
     try:
-        node = loader.get_single_node()
+        loader, node = safe_yaml.compose(text, first_line=first_line)
         if node is None:
             return {}, {}
         if not isinstance(node, yaml.MappingNode):
@@ -110,6 +114,15 @@ def _parse_yaml(text: str, path: Path, *, first_line: int) -> tuple[dict[str, An
                 hint="write it as 'name: my-agent' lines",
             )
         data = loader.construct_document(node)
+    except safe_yaml.BoundError as exc:
+        mark = exc.problem_mark
+        raise SpecError(
+            f"frontmatter refused: {exc.problem}",
+            path=path,
+            line=mark.line + first_line if mark else None,
+            hint="specs are small documents: no alias bombs, deep nesting, huge numbers or "
+            "repeated keys",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + first_line if mark else None
@@ -119,11 +132,15 @@ def _parse_yaml(text: str, path: Path, *, first_line: int) -> tuple[dict[str, An
             path=path,
             line=line,
             hint="check indentation and quote values that contain ':' or '#'",
-        ) from exc
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error in frontmatter: {exc}", path=path) from exc
+    except (RecursionError, MemoryError) as exc:  # libyaml's own limits come first; belt
+        raise SpecError(f"frontmatter too complex to read ({type(exc).__name__})",
+                        path=path) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, _key_lines(node, first_line)
 
 

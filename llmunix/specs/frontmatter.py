@@ -5,6 +5,8 @@ go through document.py, which also keeps the line of every key for error message
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,16 @@ from typing import Any
 import yaml
 
 from llmunix.errors import TraceError
+from llmunix.specs import safe_yaml
 from llmunix.workspace.config import CONFIG_FILE
 
 STATE_DIR = ".llmunix"  # caches, locks and temporary files; ignored by git
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# An anchor or alias token could be anywhere such a character starts a value; the bounded
+# loader (slower) reads those documents.
+_MAYBE_ALIAS = re.compile(r"(?:^|[\s,\[{:-])[&*][^\s,\[\]{}]", re.M)
+LLMUNIX_MAX_VALUES = 1_000_000  # a trace lists every spec's hash: far more than a spec holds
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -27,24 +34,62 @@ def split_frontmatter(text: str, path: Path) -> tuple[dict[str, Any], str]:
     end = text.find("\n---\n", 3)
     if end < 0:
         raise TraceError("the frontmatter is not closed", path=path, line=1)
+    head = text[4:end]
     try:
-        meta = yaml.load(text[4:end], Loader=_LOADER) or {}  # noqa: S506 - a safe loader
+        if _MAYBE_ALIAS.search(head):  # llmunix never writes aliases; a hand-made file may
+            meta = safe_yaml.load(head, max_values=LLMUNIX_MAX_VALUES) or {}
+        else:
+            meta = yaml.load(head, Loader=_LOADER) or {}  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise TraceError(f"the frontmatter is not valid YAML: {exc}", path=path) from exc
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        mark = getattr(exc, "problem_mark", None)
+        raise TraceError(f"the frontmatter is not valid YAML: {problem}", path=path,
+                         line=mark.line + 2 if mark else None) from None
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        raise TraceError(f"the frontmatter cannot be read: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}", path=path) from None
     if not isinstance(meta, dict):
         raise TraceError("the frontmatter is not a mapping", path=path)
     return meta, text[end + 5:]
 
 
+MAX_FILE_BYTES = 256_000_000  # a trace or learned trace; anything larger is not one
+
+
+def read_regular(path: Path, *, head: int | None = None,
+                 limit: int = MAX_FILE_BYTES) -> str:
+    """The text of a regular file (a pipe, device or folder is refused before it is read, so
+    `/dev/zero` cannot hang a command), at most `limit` bytes; with `head`, only that many
+    bytes unless the frontmatter does not end within them."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise TraceError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise TraceError("not a regular file", path=path)
+    with os.fdopen(fd, "rb") as fh:
+        if st.st_size > limit:
+            raise TraceError(f"file is {st.st_size:,} bytes (at most {limit:,} are read)",
+                             path=path)
+        try:
+            raw = fh.read(head) if head else fh.read(limit + 1)
+            if head and len(raw) == head and b"\n---\n" not in raw[3:]:
+                raw += fh.read(limit + 1 - head)
+        except OSError as exc:
+            raise TraceError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    if len(raw) > limit:
+        raise TraceError(f"file is over {limit:,} bytes", path=path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"not UTF-8 text (byte offset {exc.start})", path=path) from None
+
+
 def read_frontmatter(path: Path, head: int = 65536) -> dict[str, Any]:
     """Only the frontmatter, reading no more of the file than needed."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read(head)
-            if "\n---\n" not in text[3:] and len(text) == head:
-                text += fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"cannot read: {exc}", path=path) from exc
+    text = read_regular(path, head=head)
     return split_frontmatter(text, path)[0]
 
 

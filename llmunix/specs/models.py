@@ -53,7 +53,7 @@ DEFAULT_TOOL_TIMEOUT_S = 60.0
 class LlmunixSettings(BaseModel):
     """The `llmunix:` block of an agent: settings llmunix enforces."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_turns: int | None = Field(None, gt=0)
     budget_usd: float | None = Field(None, ge=0)

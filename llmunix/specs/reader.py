@@ -37,6 +37,15 @@ class _Reader:
             Diagnostic(severity, str(self.doc.path), message, line, field_name, hint)
         )
 
+    def check_types(self, types: dict[str, str]) -> bool:
+        """Report every known key of the wrong type; True when all are right."""
+        from llmunix.specs.keytypes import type_errors
+
+        errors = type_errors(self.meta, types)
+        for key, message in errors:
+            self.error(message, key=key)
+        return not errors
+
     def failed(self) -> bool:
         return any(p.severity == "error" for p in self.problems)
 

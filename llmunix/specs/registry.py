@@ -62,7 +62,7 @@ class Registry:
 
 
 def load_folder(scope_dir: ScopeDir) -> list[LoadedFile]:
-    return [(path, *scope_dir.load(path)) for path in scope_dir.files()]
+    return scope_dir.loaded(lambda path: (path, *scope_dir.load(path)))
 
 
 def scope_specs(

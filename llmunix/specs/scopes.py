@@ -3,9 +3,11 @@ them are specs. The registry and the spec cache both read folders through this."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmunix.errors import SpecError
 from llmunix.specs.agents import load_agent
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.models import AgentSpec, ToolSpec
@@ -26,7 +28,20 @@ class ScopeDir:
     recursive: bool = False  # sub-folders too (Claude Code reads .claude/agents/**/*.md)
 
     def load(self, path: Path) -> tuple[AgentSpec | ToolSpec | None, list[Diagnostic]]:
-        return (load_agent if self.kind == "agent" else load_tool)(path, self.scope)
+        try:
+            return (load_agent if self.kind == "agent" else load_tool)(path, self.scope)
+        except Exception as exc:  # noqa: BLE001 - one file must never stop the others
+            return None, [Diagnostic("error", str(path), "this file could not be read "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})")]
+
+    def loaded(self, load) -> list[LoadedFile]:
+        """`load(path)` for each spec file of the folder; a folder that cannot be listed is one
+        problem, not a silent empty scope."""
+        try:
+            paths = self.files()
+        except SpecError as exc:
+            return [(self.folder, None, [Diagnostic.from_error(exc)])]
+        return [load(path) for path in paths]
 
     def files(self) -> list[Path]:
         return spec_files(self.folder, recursive=self.recursive)
@@ -62,11 +77,27 @@ def is_spec_file_name(name: str) -> bool:
 
 
 def spec_files(folder: Path, *, recursive: bool = False) -> list[Path]:
-    if not folder.is_dir():
+    """Every entry named like a spec - a link, pipe or (not recursive) folder too, so reading it
+    reports what it is; hidden files and folders aside. SpecError when the folder exists but
+    cannot be listed."""
+    def fail(exc: OSError) -> None:
+        raise SpecError(f"cannot list this folder: {exc.strerror or exc}",
+                        path=exc.filename or folder,
+                        hint="check its permissions; its specs are not loaded") from None
+
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    found = folder.rglob("*.md") if recursive else folder.glob("*.md")
-    return sorted(p for p in found if p.is_file() and is_spec_file_name(p.name)
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    except OSError as exc:
+        fail(exc)
+    if not recursive:
+        return sorted(folder / n for n in names if is_spec_file_name(n))
+    found = []
+    for dirpath, dirs, files in os.walk(folder, onerror=fail):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(dirpath) / n for n in files if is_spec_file_name(n)]
+    return sorted(found)
 
 
 def _hidden(path: Path, scope_dir: ScopeDir) -> bool:

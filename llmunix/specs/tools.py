@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 from llmunix.errors import SpecError
+from llmunix.specs import safe_yaml
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.dialects import with_bold_fields
 from llmunix.specs.document import read_document
+from llmunix.specs.keytypes import TOOL_TYPES
 from llmunix.specs.models import DEFAULT_TOOL_TIMEOUT_S, SCHEMA_TYPES, TOOL_KEYS, ToolSpec
 from llmunix.specs.reader import _Reader
 
@@ -39,6 +42,53 @@ def fenced_blocks(body: str) -> list[tuple[str, str, int]]:
     ]
 
 
+def _schema_problem(schema: Any) -> str | None:
+    """The commonest broken JSON Schemas, found without loading a validator: an unknown
+    `type` or a `pattern` that is not a regular expression."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("type")
+        kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
+        for k in kinds:
+            if k not in (*SCHEMA_TYPES, "null"):
+                return f"unknown type {k!r} (use one of: {', '.join(SCHEMA_TYPES)}, null)"
+        pattern = node.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(pattern) if isinstance(pattern, str) else None
+            except re.error as exc:
+                return f"pattern {pattern!r} is not a regular expression ({exc})"
+            if not isinstance(pattern, str):
+                return "a pattern must be text"
+        for k, v in node.items():
+            if k in _DATA_KEYWORDS:
+                continue
+            if k in _SCHEMA_MAPS and isinstance(v, dict):
+                stack.extend(v.values())  # keys there are names, not keywords
+            elif isinstance(v, (dict, list)):
+                stack.append(v)
+    return None
+
+
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions",
+                          "dependentSchemas"})
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples", "description", "title"})
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "too complex (nested too deeply)"
+    return str(exc) or type(exc).__name__
+
+
 class _ToolReader(_Reader):
     def read(self) -> tuple[ToolSpec | None, list[Diagnostic]]:
         meta = self.meta
@@ -50,6 +100,8 @@ class _ToolReader(_Reader):
                             "schema); see README, 'Tool specs'")
             return None, self.problems
         self.unknown_keys(TOOL_KEYS)
+        if not self.check_types(TOOL_TYPES):
+            return None, self.problems
         name = self.name(("name", "tool_name"))
         description = self.description()
         blocks = fenced_blocks(self.doc.body)
@@ -96,7 +148,8 @@ class _ToolReader(_Reader):
 
     def _timeout(self) -> float:
         value = self.meta.get("timeout", DEFAULT_TOOL_TIMEOUT_S)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value) or value <= 0:
             self.error("timeout must be a positive number of seconds", key="timeout")
             return DEFAULT_TOOL_TIMEOUT_S
         return float(value)
@@ -113,6 +166,7 @@ class _ToolReader(_Reader):
             if lang == "json":
                 try:
                     value = json.loads(code)
+                    safe_yaml.check_value(value)
                 except json.JSONDecodeError as exc:
                     self.problems.append(
                         Diagnostic(
@@ -123,6 +177,12 @@ class _ToolReader(_Reader):
                         )
                     )
                     return None
+                except (RecursionError, ValueError) as exc:
+                    self.problems.append(Diagnostic(
+                        "error", str(self.doc.path),
+                        f"the ```json input schema is refused: {_why(exc)}",
+                        self.doc.body_line + offset))
+                    return None
                 if isinstance(value, dict):
                     return self._json_schema(value, None)
         return {"type": "object", "properties": {}}
@@ -132,6 +192,10 @@ class _ToolReader(_Reader):
             value.get("properties", {}), dict
         ):
             self.error("the input schema must be a JSON Schema of type 'object'", key=key)
+            return None
+        problem = _schema_problem(value)
+        if problem:
+            self.error(f"the input schema is not usable: {problem}", key=key)
             return None
         return {"type": "object", **value}
 
@@ -224,6 +288,13 @@ class _ToolReader(_Reader):
         source, offset = code_blocks[0]
         try:
             tree = ast.parse(source)
+        except (RecursionError, MemoryError, ValueError) as exc:  # nesting past the parser's
+            self.problems.append(Diagnostic(
+                "error", str(self.doc.path),
+                f"python block cannot be parsed: {_why(exc)}",
+                self.doc.body_line + offset, "python",
+                "split deeply nested expressions into smaller ones"))
+            return {}
         except SyntaxError as exc:
             self.problems.append(
                 Diagnostic(

@@ -66,8 +66,13 @@ def validate_args(spec: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:
     props = spec.input_schema.get("properties", {})
     full = {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
     full.update(args)
-    validator = jsonschema.Draft202012Validator(spec.input_schema)
-    errors = sorted(validator.iter_errors(full), key=lambda e: list(e.path))
+    try:
+        validator = jsonschema.Draft202012Validator(spec.input_schema)
+        errors = sorted(validator.iter_errors(full), key=lambda e: list(e.path))
+    except Exception as exc:  # noqa: BLE001 - a schema jsonschema cannot use (bad type, regex)
+        raise ToolError(f"tool '{spec.name}': its input schema cannot be used: "
+                        f"{str(exc).splitlines()[0][:200]}", path=spec.path,
+                        hint="fix 'input_schema' in the tool's file") from None
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "arguments"

@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from llmunix.errors import TraceError
 from llmunix.specs.frontmatter import (
     atomic_write,
     dump_frontmatter,
     read_frontmatter,
+    read_regular,
     split_frontmatter,
 )
 from llmunix.trace.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
@@ -208,10 +208,7 @@ def _pid_alive(pid: Any) -> bool:
 
 def read_trace(path: Path, *, repair: bool = True) -> Trace:
     """Parse a trace. A `running` trace whose process is gone is marked `interrupted`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"cannot read trace: {exc}", path=path) from exc
+    text = read_regular(path)
     meta, body = split_frontmatter(text, path)
     steps, result = parse_body(body)
     if meta.get("status") == "running" and not _pid_alive(meta.get("pid")):

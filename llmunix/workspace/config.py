@@ -124,6 +124,9 @@ def default_config_text() -> str:
     return resources.files("llmunix").joinpath("data", CONFIG_FILE).read_text(encoding="utf-8")
 
 
+MAX_CONFIG_CHARS = 1_000_000
+
+
 def user_config_path(environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME") or str(Path.home()),
@@ -172,13 +175,21 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
 
 
 def parse_config(text: str, path: Path) -> Config:
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ConfigError(f"the configuration is over {MAX_CONFIG_CHARS:,} characters", path=path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         raise ConfigError(f"invalid TOML: {exc}", path=path, line=line) from exc
+    except (ValueError, RecursionError, MemoryError) as exc:  # 5,000-digit ints, deep arrays
+        why = "nested too deeply" if isinstance(exc, RecursionError) else \
+            str(exc).split(";")[0] or type(exc).__name__
+        raise ConfigError(f"invalid TOML: {why}", path=path,
+                          hint="llmunix.toml holds short values; see a fresh `llmunix init`"
+                          ) from None
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
         dotted = ".".join(str(p) for p in err["loc"])
