@@ -85,6 +85,8 @@ def parse_document(raw: bytes, path: Path) -> Document:
     try:
         meta, key_lines = _parse_yaml(block, path, first_line=2)
     except SpecError as strict:
+        if getattr(strict, "bounded", False):  # over a bound: no reading of it is lenient
+            raise
         from llmunix.specs.lenient import repair
 
         fixed, changed = repair(block)
@@ -116,13 +118,13 @@ def _parse_yaml(text: str, path: Path, *, first_line: int) -> tuple[dict[str, An
         data = loader.construct_document(node)
     except safe_yaml.BoundError as exc:
         mark = exc.problem_mark
-        raise SpecError(
+        raise _bounded(SpecError(
             f"frontmatter refused: {exc.problem}",
             path=path,
             line=mark.line + first_line if mark else None,
             hint="specs are small documents: no alias bombs, deep nesting, huge numbers or "
             "repeated keys",
-        ) from None
+        )) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + first_line if mark else None
@@ -142,6 +144,11 @@ def _parse_yaml(text: str, path: Path, *, first_line: int) -> tuple[dict[str, An
         if loader is not None:
             loader.dispose()
     return data, _key_lines(node, first_line)
+
+
+def _bounded(error: SpecError) -> SpecError:
+    error.bounded = True  # type: ignore[attr-defined]
+    return error
 
 
 def _key_lines(node: yaml.MappingNode, first_line: int) -> dict[str, int]:

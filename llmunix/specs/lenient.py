@@ -15,6 +15,8 @@ import re
 
 import yaml
 
+from llmunix.specs import safe_yaml
+
 _KEY_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*):[ \t]+(\S.*?)[ \t]*$")
 _STRUCTURE = ("|", ">", "&", "*", "!")  # block scalars, anchors, aliases, tags: not plain text
 _BRACKETS = re.compile(r"^\[[^\[\]]*\](\s+\S.*)$")  # "[a] [b]", "[DRAFT] text"
@@ -42,7 +44,7 @@ def repair(text: str) -> tuple[str, list[tuple[int, str]]]:
 
 def _parses_alone(value: str) -> bool:
     try:
-        yaml.load(f"k: {value}\n", Loader=_Loader)  # noqa: S506 - a safe loader
+        safe_yaml.load(f"k: {value}\n")  # bounded: a repair must not expand a bomb
     except yaml.YAMLError:
         return False
     return True
