@@ -22,6 +22,7 @@ LAYERS = [
     {"trace"},
     {"viewer", "telemetry"},
     {"tools"},
+    {"mcp"},
     {"memory"},
     {"context"},
     {"kernel"},

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmunix.errors import LimitReached, SandboxUnavailable
+from llmunix.mcp import scope as mcp_scope
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import AgentMemory
 from llmunix.policy.gate import Decision, Policy
@@ -175,6 +176,11 @@ class RunSession:
         canonical = canonical_tool_name(name)
         if canonical in CLAUDE_CODE_TOOLS and canonical not in IMPLEMENTED_TOOLS:
             return Decision(False, unimplemented_reason(name))
+        if mcp_scope.is_mcp_tool(name):
+            if mcp_scope.allows(agent, name, self.registry.mcp_servers):
+                return Decision(True)
+            return Decision(False, f"{name} refused: this agent may not use it (an agent's MCP "
+                                   "tools are those its tools: list names, of its servers)")
         decision = self.policy.check(
             name,
             tool_input,

@@ -22,6 +22,7 @@ from llmunix.kernel.session import MCP_PREFIX, RunSession
 from llmunix.memory.agent_tools import NAMES
 from llmunix.memory.agent_tools import definition as memory_definition
 from llmunix.policy.gate import Decision
+from llmunix.runtimes import claude_mcp
 from llmunix.runtimes.base import Runtime
 
 MEMORY_TOOLS = frozenset(NAMES)
@@ -89,6 +90,7 @@ class ClaudeRuntime(Runtime):
     def __init__(self, model: str = "") -> None:
         self._model = model
         self._cli_env: dict[str, str] = {}
+        self._mcp_servers: dict = {}  # the run's MCP servers, for the CLI's report of them
 
     @property
     def model(self) -> str:
@@ -106,6 +108,7 @@ class ClaudeRuntime(Runtime):
         # llmunix's own memory tools, served in-process like tool specs
         names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, MEMORY_TOOLS)]
         names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, SANDBOXED)]
+        names += claude_mcp.tool_names(session, agent)  # the agent's MCP servers' tools
         return names
 
     def _options(self, session: RunSession, sdk) -> Any:
@@ -136,6 +139,9 @@ class ClaudeRuntime(Runtime):
                 + [self._memory_tool(session, name, sdk) for name in memory]
                 + [self._sandboxed_tool(session, name, sdk) for name in sandboxed]
             )
+        self._mcp_servers = claude_mcp.servers(
+            session, [agent, *(session.subagents()[n] for n in agents)])
+        mcp.update(claude_mcp.sdk_config(self._mcp_servers))
         hook = sdk.HookMatcher(matcher=None, hooks=[self._gate(session)])
         return sdk.ClaudeAgentOptions(
             system_prompt=session.system_prompt(agent),
@@ -295,6 +301,9 @@ class _Stream:
         sdk = self.sdk
         if isinstance(message, sdk.StreamEvent):
             self._stream_event(message)
+        elif isinstance(message, sdk.SystemMessage) and message.subtype == "init":
+            claude_mcp.check_started(self.session, (message.data or {}).get("mcp_servers"),
+                                     self.runtime._mcp_servers)
         elif isinstance(message, sdk.AssistantMessage):
             self._assistant(message)
         elif isinstance(message, sdk.UserMessage) and isinstance(message.content, list):

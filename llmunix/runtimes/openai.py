@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from llmunix.errors import LlmunixError, RuntimeUnavailable
 from llmunix.kernel.session import RunSession
-from llmunix.runtimes import text_protocol
+from llmunix.runtimes import mcp_tools, text_protocol
 from llmunix.runtimes.base import Runtime
 from llmunix.runtimes.openai_loop import _AgentLoop, _Call, _Reply
 from llmunix.specs.models import AgentSpec
@@ -95,6 +95,7 @@ class OpenAIRuntime(Runtime):
         self.api_key = os.environ.get(self.config.api_key_env) or NO_KEY
         self._client: Any = None
         self._call_ids: set[str] = set()
+        self.mcp: Any = None  # the run's MCP servers (runtimes/mcp_tools.py), while it runs
 
     @property
     def model(self) -> str:
@@ -143,8 +144,13 @@ class OpenAIRuntime(Runtime):
         async with openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key,
                                       http_client=http_client) as client:
             self._client = client
-            loop = _AgentLoop(self, session, session.agent, main=True)
-            return await loop.run(session.goal_message)
+            self.mcp = await mcp_tools.start_hub(session)
+            try:
+                loop = _AgentLoop(self, session, session.agent, main=True)
+                return await loop.run(session.goal_message)
+            finally:
+                if self.mcp is not None:
+                    await self.mcp.aclose()
 
     def new_call_id(self, proposed: str | None = None) -> str:
         """The model's call id when it has a fresh one, else one of ours: ids key the trace."""

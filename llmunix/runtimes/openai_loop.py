@@ -15,7 +15,7 @@ from llmunix.kernel.session import RunSession
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import openai_definitions
 from llmunix.policy.gate import Decision
-from llmunix.runtimes import text_protocol
+from llmunix.runtimes import mcp_tools, text_protocol
 from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
 from llmunix.tools.result import ToolResult
 from llmunix.workspace.config import OpenAIConfig
@@ -111,6 +111,9 @@ class _AgentLoop:
         self.tools = openai_tools(builtins) + openai_definitions(builtins)
         self.tools += [_function(s.name, s.description, s.input_schema)
                        for s in self.specs.values()]
+        self.mcp = mcp_tools.tools_for(getattr(runtime, "mcp", None), session, agent)
+        self.tools += [_function(t.full_name, t.description, t.input_schema)
+                       for t in self.mcp.values()]
         if self.subagents:
             self.tools.append(self._agent_tool())
         self.offered = {t["function"]["name"] for t in self.tools}
@@ -296,6 +299,10 @@ class _AgentLoop:
         self._loop_guard(call)
         if call.name == "Agent":
             return await self._delegate(call), None
+        if call.name in self.mcp:
+            result = await mcp_tools.call(self.rt.mcp, session, agent, call.id, call.name,
+                                          call.arguments)
+            return _tool_content(result), None
         spec = self.specs.get(call.name)
         if spec is not None and spec.kind == "prompt":
             return await self._prompt_tool(spec, call), None

@@ -27,7 +27,7 @@ from llmunix.specs.diagnostics import Diagnostic
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TYPES = ("stdio", "http", "sse")
 KEYS = {
-    "stdio": {"type", "command", "args", "env", "required", "cwd", "timeout"},
+    "stdio": {"type", "command", "args", "env", "required", "cwd", "timeout", "network"},
     "http": {"type", "url", "headers", "required", "timeout"},
     "sse": {"type", "url", "headers", "required", "timeout"},
 }
@@ -48,6 +48,7 @@ class ServerConfig:
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     cwd: str = ""
     required: bool = False
+    network: bool = False  # a stdio server's sandbox lets it reach the network
     timeout_s: float = DEFAULT_TIMEOUT_S  # per tool call
     source: str = ""  # the file that defines it
     line: int | None = None
@@ -95,8 +96,12 @@ def parse_server(name: Any, raw: Any, *, source: str, line: int | None,
         problems.append(Diagnostic("error", source, message, line, "mcpServers", hint))
 
     name = str(name)
-    if not NAME_RE.match(name):
-        error(f"MCP server name {name!r} must be letters, digits, '-' and '_'")
+    if not NAME_RE.match(name) or "__" in name:
+        error(f"MCP server name {name!r} must be letters, digits, '-' and '_' (no '__')")
+        return None
+    if name == "llmunix":
+        error("the MCP server name 'llmunix' is llmunix's own (its tool specs on the claude "
+              "runtime)", "rename the server")
         return None
     if not isinstance(raw, Mapping):
         error(f"MCP server '{name}' must be a mapping (command/args/env, or type/url/headers)")
@@ -118,6 +123,7 @@ def parse_server(name: Any, raw: Any, *, source: str, line: int | None,
     headers = _string_map(raw.get("headers", {}))
     timeout = raw.get("timeout", DEFAULT_TIMEOUT_S)
     required = raw.get("required", False)
+    network = raw.get("network", False)
     if kind == "stdio" and (not isinstance(raw.get("command"), str) or not raw["command"].strip()):
         error(f"MCP server '{name}' needs a 'command' (the program that serves it over stdio)")
     elif kind != "stdio" and (not isinstance(raw.get("url"), str) or not raw["url"].strip()):
@@ -126,15 +132,16 @@ def parse_server(name: Any, raw: Any, *, source: str, line: int | None,
         error(f"MCP server '{name}': 'args' must be a list of strings")
     elif env is None or headers is None:
         error(f"MCP server '{name}': 'env' and 'headers' must map names to strings")
-    elif not isinstance(required, bool):
-        error(f"MCP server '{name}': 'required' must be true or false")
+    elif not isinstance(required, bool) or not isinstance(network, bool):
+        error(f"MCP server '{name}': 'required' and 'network' must be true or false")
     elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         error(f"MCP server '{name}': 'timeout' must be a positive number of seconds")
     else:
         return ServerConfig(
             name=name, type=kind, command=str(raw.get("command", "")).strip(),
             args=tuple(strings), env=env, url=str(raw.get("url", "")).strip(), headers=headers,
-            cwd=str(raw.get("cwd", "")), required=required, timeout_s=float(timeout),
+            cwd=str(raw.get("cwd", "")), required=required, network=network,
+            timeout_s=float(timeout),
             source=source, line=line,
         )
     return None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from llmunix.specs.diagnostics import Diagnostic
+from llmunix.specs.mcp_servers import ServerConfig, load_mcp_json
 from llmunix.specs.models import AgentSpec, ToolSpec, is_builtin_tool
 from llmunix.specs.scopes import (  # noqa: F401 - part of the registry's interface
     LoadedFile,
@@ -46,6 +47,7 @@ class Registry:
     tools: dict[str, ToolSpec] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    mcp_servers: dict[str, ServerConfig] = field(default_factory=dict)  # the workspace's .mcp.json
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -163,7 +165,33 @@ def build_registry(
     registry.tools = _layer(tool_layers, "tool", registry.overrides)
     agents = _layer(agent_layers, "agent", registry.overrides)
     registry.agents = _check_tool_references(agents, registry.tools, registry.diagnostics)
+    _load_mcp(registry)
     return registry
+
+
+MCP_JSON = ".mcp.json"
+
+
+def _load_mcp(registry: Registry, servers: tuple | None = None) -> None:
+    """The workspace's `.mcp.json` servers, and a warning for each server an agent names that
+    none defines."""
+    if servers is None:
+        servers = load_mcp_json(registry.workspace.root / MCP_JSON)
+    registry.mcp_servers, problems = servers[0], list(servers[1])
+    registry.diagnostics.extend(problems)
+    for agent in registry.agents.values():
+        names, inline = agent.mcp_servers or ((), ())
+        own = {s.name for s in inline}
+        listed = [t.split("__")[1] for t in agent.tools or () if t.startswith("mcp__")
+                  and t.count("__") >= 1 and not t.startswith("mcp__llmunix")]
+        missing = [n for n in dict.fromkeys([*names, *listed])
+                   if n and n not in own and n not in registry.mcp_servers]
+        if missing:
+            registry.diagnostics.append(Diagnostic(
+                "warning", str(agent.path),
+                f"agent '{agent.name}' uses MCP server(s) no .mcp.json or mcpServers entry "
+                f"defines: {', '.join(missing)}; their tools are refused", field="mcpServers",
+                hint="define them in the workspace's .mcp.json or in the agent's mcpServers"))
 
 
 @dataclass
@@ -207,5 +235,8 @@ def boot(ws: Workspace) -> BootReport:
             _layer([base_agents, p_agents], "agent", reg.overrides), reg.tools, reg.diagnostics
         )
         projects[proj.name] = reg
+    servers = load_mcp_json(ws.root / MCP_JSON)
+    for reg in (base, *projects.values()):
+        _load_mcp(reg, servers)
     cache.save()
     return BootReport(base, projects)
