@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -172,6 +173,20 @@ def test_a_server_that_dies_mid_run_is_named_with_its_stderr_and_the_run_goes_on
     assert "stderr: crashy: fatal error: out of cheese" in died.text
     assert "MCP server 'crashy' stopped" in model.fed_back("call_again").text
     assert (ws.project("default").workspace_dir / "done.txt").read_text() == "still here"
+
+
+def test_stdio_servers_run_in_the_sandbox_without_secrets(openai_server, tmp_path):
+    require("bubblewrap", shutil.which("bwrap") is not None, "apt-get install bubblewrap")
+    model = Model("openai", openai_server, tmp_path)
+    ws = new_workspace(tmp_path / "ws")
+    write_mcp_json(ws, {"crashy": CRASHY})
+    write_spec(ws.user_agents_dir, "probe.md", agent_text("probe", tools="mcp__crashy"))
+    model.enqueue(mcp_call(model, "mcp__crashy__getenv", {"name": "OPENAI_API_KEY"}, "c_key"),
+                  mcp_call(model, "mcp__crashy__getenv", {"name": "HOME"}, "c_home"), "done")
+    result = model.run(ws, "look around", "--agent", "probe")  # OPENAI_API_KEY is set for it
+    assert result.returncode == 0, result.stderr
+    assert model.fed_back("c_key").text == "(unset)"
+    assert model.fed_back("c_home").text == "/tmp/home"  # the sandbox's own home
 
 
 def test_a_server_that_fails_to_start(model, ws):

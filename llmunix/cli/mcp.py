@@ -25,14 +25,19 @@ def mcp_list(
     from llmunix.cli import report
     from llmunix.mcp.client import McpHub
     from llmunix.mcp.scope import servers_of
+    from llmunix.run.runner import build_sandbox
     from llmunix.workspace.layout import relative_path
 
     reg = _registry(project)
-    root = reg.workspace.root
+    ws = reg.workspace
+    root = ws.root
     configs = servers_of(reg.agents.values(), reg.mcp_servers)
     for name, cfg in reg.mcp_servers.items():
         configs.setdefault(name, cfg)
-    hub = McpHub(configs.values(), cwd=str(root))
+    # Started as a run starts them: in the sandbox, in a project's workspace folder.
+    where = (reg.project or ws.project(ws.config.run.project)).workspace_dir
+    where = where if where.is_dir() else root
+    hub = McpHub(configs.values(), cwd=str(where), sandbox=build_sandbox(ws, where))
     if not no_start:
         async def probe() -> None:
             try:

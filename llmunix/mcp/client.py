@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +23,7 @@ from llmunix.errors import LlmunixError
 from llmunix.mcp.scope import split_tool_name, tool_name
 from llmunix.specs.mcp_servers import ServerConfig
 from llmunix.tools.result import ToolResult
+from llmunix.tools.sandbox import Sandbox
 
 START_TIMEOUT_S = 30.0
 STDERR_TAIL = 300
@@ -82,19 +85,16 @@ def _cause(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-CommandWrapper = Callable[[list[str], dict[str, str]], tuple[list[str], dict[str, str]]]
-
-
 class McpHub:
     """The MCP servers of one run (or of `llmunix mcp list`)."""
 
     def __init__(self, servers: Iterable[ServerConfig], *, cwd: str,
                  report: Callable[[str], None] = lambda line: None,
-                 wrap: CommandWrapper | None = None) -> None:
+                 sandbox: Sandbox | None = None) -> None:
         self.servers = {s.name: ServerState(s.expanded()) for s in servers}
         self.cwd = cwd
         self.report = report
-        self.wrap = wrap
+        self.sandbox = sandbox  # stdio servers start confined in it (tools/sandbox.py)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -157,9 +157,7 @@ class McpHub:
         if cfg.type == "stdio":
             from mcp import StdioServerParameters, stdio_client
 
-            argv, env = [cfg.command, *cfg.args], dict(cfg.env)
-            if self.wrap is not None:
-                argv, env = self.wrap(argv, env)
+            argv, env = sandboxed(cfg, self.sandbox, self.cwd)
             # Kept open while the server runs; closed by aclose().
             state.errlog = tempfile.TemporaryFile(  # noqa: SIM115
                 mode="w+", encoding="utf-8", errors="replace")
@@ -238,6 +236,22 @@ class McpHub:
             return ToolResult(state.error, is_error=True, duration_s=time.perf_counter() - started)
         return ToolResult(_content_text(result), is_error=bool(result.is_error),
                           duration_s=time.perf_counter() - started)
+
+
+def sandboxed(cfg: ServerConfig, sandbox: Sandbox | None,
+              cwd: str) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that start a stdio server in `sandbox` (as configured when
+    there is none). Its network is open only when the server says `network: true`."""
+    argv = [cfg.command, *cfg.args]
+    if sandbox is None:
+        return argv, dict(cfg.env)
+    sb = sandbox.with_network(cfg.network or sandbox.network)
+    sb.check()
+    # The server's own program and any file it is given by absolute path stay readable.
+    command = shutil.which(cfg.command) or cfg.command
+    extra = [os.path.dirname(os.path.realpath(p)) if os.path.isfile(p) else p
+             for p in (command, *cfg.args) if os.path.isabs(p) and os.path.exists(p)]
+    return sb.command(argv, cwd=cfg.cwd or cwd, env=cfg.env, read_only=extra)
 
 
 def _connection_lost(exc: BaseException) -> bool:

@@ -141,7 +141,7 @@ class ClaudeRuntime(Runtime):
             )
         self._mcp_servers = claude_mcp.servers(
             session, [agent, *(session.subagents()[n] for n in agents)])
-        mcp.update(claude_mcp.sdk_config(self._mcp_servers))
+        mcp.update(claude_mcp.sdk_config(session, self._mcp_servers))
         hook = sdk.HookMatcher(matcher=None, hooks=[self._gate(session)])
         return sdk.ClaudeAgentOptions(
             system_prompt=session.system_prompt(agent),

@@ -5,11 +5,13 @@ other, and reports a server the CLI could not start."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from llmunix.errors import LlmunixError
 from llmunix.kernel.session import RunSession
 from llmunix.mcp import scope
-from llmunix.mcp.client import REQUIRED_HINT, McpServerFailed
+from llmunix.mcp.client import REQUIRED_HINT, McpServerFailed, sandboxed
 from llmunix.specs.mcp_servers import ServerConfig
 from llmunix.specs.models import AgentSpec
 
@@ -18,8 +20,29 @@ def servers(session: RunSession, agents: list[AgentSpec]) -> dict[str, ServerCon
     return scope.servers_of(agents, session.registry.mcp_servers)
 
 
-def sdk_config(configs: dict[str, ServerConfig]) -> dict[str, dict[str, Any]]:
-    return {name: cfg.expanded().to_sdk() for name, cfg in configs.items()}
+def sdk_config(session: RunSession,
+               configs: dict[str, ServerConfig]) -> dict[str, dict[str, Any]]:
+    """The servers as the SDK takes them; a stdio server's command is the one that starts it in
+    the run's sandbox (a server that cannot be confined is left out and named)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, cfg in configs.items():
+        cfg = cfg.expanded()
+        if cfg.type == "stdio":
+            try:
+                argv, env = sandboxed(cfg, session.sandbox, str(session.workspace_dir))
+            except LlmunixError as exc:
+                _not_started(session, cfg, f"cannot be confined: {exc.message}")
+                continue
+            cfg = replace(cfg, command=argv[0], args=tuple(argv[1:]), env=env)
+        out[name] = cfg.to_sdk()
+    return out
+
+
+def _not_started(session: RunSession, cfg: ServerConfig, why: str) -> None:
+    line = f"MCP server '{cfg.name}' failed to start: {why}"
+    session.text(session.agent.name, f"[llmunix] {line}")
+    if cfg.required:
+        raise McpServerFailed(line, hint=REQUIRED_HINT)
 
 
 def tool_names(session: RunSession, agent: AgentSpec) -> list[str]:

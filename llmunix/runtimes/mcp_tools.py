@@ -22,7 +22,7 @@ async def start_hub(session: RunSession) -> McpHub | None:
     servers = scope.servers_of(agents, session.registry.mcp_servers)
     if not servers:
         return None
-    hub = McpHub(servers.values(), cwd=str(session.workspace_dir),
+    hub = McpHub(servers.values(), cwd=str(session.workspace_dir), sandbox=session.sandbox,
                  report=lambda line: session.text(session.agent.name, f"[llmunix] {line}"))
     try:
         await hub.start()

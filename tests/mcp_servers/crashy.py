@@ -1,5 +1,6 @@
 """An MCP server over stdio that dies when its `explode` tool is called (exit code 3, after a
-line on stderr), or at start when given `--fail-at-start`. For tests."""
+line on stderr), or at start when given `--fail-at-start`; `getenv` shows what environment it
+runs with. For tests."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def explode(reason: str) -> str:
 def ping() -> str:
     """Answer pong."""
     return "pong"
+
+
+@server.tool()
+def getenv(name: str) -> str:
+    """The value of an environment variable in the server's process, or (unset)."""
+    return os.environ.get(name, "(unset)")
 
 
 if __name__ == "__main__":
