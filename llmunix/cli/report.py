@@ -12,7 +12,37 @@ from llmunix.workspace.layout import relative_path as _rel
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Indented for a person at a terminal; one line for a program (json's C encoder only
+    serves unindented output: 10x faster over thousands of specs)."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(data, indent=indent, default=str) + "\n")
+
+
+_MISSING = object()
+_DEFAULTS: dict[type, dict[str, Any] | None] = {}
+
+
+def non_defaults(model) -> dict[str, Any]:
+    """`model.model_dump(exclude_defaults=True)`, with the defaults compared as plain data
+    (pydantic compares each nested model in Python: ~2 s over 20,000 agents)."""
+    from pydantic import BaseModel
+
+    cls = type(model)
+    if cls not in _DEFAULTS:
+        try:
+            _DEFAULTS[cls] = cls().model_dump()
+        except Exception:  # noqa: BLE001 - a model with required fields: let pydantic do it
+            _DEFAULTS[cls] = None
+    defaults = _DEFAULTS[cls]
+    if defaults is None:
+        return model.model_dump(exclude_defaults=True)
+    out = {}
+    for name, value in model.model_dump().items():
+        if value == defaults.get(name, _MISSING):
+            continue
+        field = getattr(model, name)
+        out[name] = non_defaults(field) if isinstance(field, BaseModel) else value
+    return out
 
 
 def agent_to_dict(a, root: Path) -> dict[str, Any]:
@@ -24,7 +54,7 @@ def agent_to_dict(a, root: Path) -> dict[str, Any]:
         "model": a.model,
         "tools": list(a.tools) if a.tools is not None else None,
         "disallowed_tools": list(a.disallowed_tools),
-        "settings": a.settings.model_dump(exclude_defaults=True),
+        "settings": non_defaults(a.settings),
         "path": _rel(a.path, root),
         "hash": a.content_hash,
     }

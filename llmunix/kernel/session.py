@@ -3,7 +3,6 @@ limits the same way for every runtime, writes the trace and emits events."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -353,15 +352,22 @@ class RunSession:
         decision = self.check(agent_name, tool, tool_input)
         if not decision.allowed:
             result = ToolResult(decision.reason, is_error=True)
-        else:
+        elif not in_thread:  # a replay: in place, with no event loop (asyncio not even imported)
             self.tool_started(call_id, agent_name, tool, tool_input)
             started = time.perf_counter()
             try:
-                if in_thread:
-                    result = await asyncio.to_thread(self.run_tool, tool, tool_input,
-                                                     agent_name)
-                else:
-                    result = self.run_tool(tool, tool_input, agent_name)
+                result = self.run_tool(tool, tool_input, agent_name)
+            except KeyboardInterrupt:  # Ctrl-C (run/interrupt.py: call_interruptibly)
+                self.tool_interrupted(call_id, agent_name, tool, tool_input,
+                                      time.perf_counter() - started, decision)
+                raise
+        else:
+            import asyncio
+
+            self.tool_started(call_id, agent_name, tool, tool_input)
+            started = time.perf_counter()
+            try:
+                result = await asyncio.to_thread(self.run_tool, tool, tool_input, agent_name)
             except asyncio.CancelledError:
                 self.tool_interrupted(call_id, agent_name, tool, tool_input,
                                       time.perf_counter() - started, decision)

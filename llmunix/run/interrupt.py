@@ -9,11 +9,10 @@ sees the terminal's SIGINT) before the run could end.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,6 +27,8 @@ async def interruptible(work: Awaitable[T]) -> T:
     worker thread) nothing is installed: signals reach only the main thread anyway."""
     if threading.current_thread() is not threading.main_thread():
         return await work
+    import asyncio
+
     from llmunix.tools import process
 
     loop = asyncio.get_running_loop()
@@ -53,6 +54,29 @@ async def interruptible(work: Awaitable[T]) -> T:
         if presses:  # whatever the cancelled run raised on its way out, it was interrupted
             raise Interrupted from None
         raise
+    finally:
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGINT, previous)
+
+
+def call_interruptibly(work: Callable[[], T]) -> T:
+    """`work()` (a run with no event loop: the replay) with Ctrl-C handled alike: the first
+    press stops every running tool and raises KeyboardInterrupt where the run is (it then ends
+    `interrupted`), so nothing of the run goes on after it."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    from llmunix.tools import process
+
+    def on_sigint(signum, frame) -> None:
+        process.kill_all()
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread of the main interpreter
+        return work()
+    try:
+        return work()
     finally:
         with contextlib.suppress(ValueError, TypeError):
             signal.signal(signal.SIGINT, previous)

@@ -3,7 +3,6 @@ everything cleanly however the run ends."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import time
@@ -26,9 +25,10 @@ from llmunix.kernel.redact import Redactor, redacting_emit
 from llmunix.kernel.session import Limits, Price, RunSession
 from llmunix.memory.agent_tools import AgentMemory, kernel_files
 from llmunix.policy.gate import DEFAULT_DENY_COMMANDS, Policy
-from llmunix.run.interrupt import Interrupted, interruptible
+from llmunix.run.interrupt import Interrupted, call_interruptibly, interruptible
 from llmunix.runtimes import get_runtime
 from llmunix.runtimes.base import Runtime
+from llmunix.runtimes.drive import run_now
 from llmunix.specs.registry import Registry, load_registry
 from llmunix.tools.sandbox import Sandbox
 from llmunix.trace.events import Event, RunFinished, RunStarted
@@ -251,7 +251,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     clock = time.monotonic()
     status, result, reason = "success", "", ""
     try:
-        result = asyncio.run(_drive(runtime, session, limits.timeout_s))
+        result = _drive(runtime, session, limits.timeout_s)
     except LimitReached as exc:
         status, reason = "stopped", exc.message
     except (KeyboardInterrupt, Interrupted):
@@ -301,11 +301,18 @@ def _auto_consolidate(ws: Workspace, project) -> None:
         maybe_auto_consolidate(ws, project)
 
 
-async def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
-    try:
-        return await interruptible(asyncio.wait_for(runtime.run(session), timeout=timeout_s))
-    except asyncio.TimeoutError:
-        raise LimitReached(f"timeout reached ({timeout_s:g} s)") from None
+def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
+    if runtime.synchronous:  # the replay: no event loop (runtimes/drive.py)
+        return call_interruptibly(lambda: run_now(runtime, session))
+    import asyncio
+
+    async def bounded() -> str:
+        try:
+            return await interruptible(asyncio.wait_for(runtime.run(session), timeout=timeout_s))
+        except asyncio.TimeoutError:
+            raise LimitReached(f"timeout reached ({timeout_s:g} s)") from None
+
+    return asyncio.run(bounded())
 
 
 def _warm_git() -> None:

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 class Runtime(ABC):
     name: ClassVar[str]
+    # True for a runtime whose run() never waits on I/O (the replay): runtimes/drive.py then
+    # runs it without an event loop.
+    synchronous: ClassVar[bool] = False
 
     def preflight(self) -> None:
         """Raise RuntimeUnavailable (with how to fix it) if this runtime cannot run at all.

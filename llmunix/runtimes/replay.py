@@ -14,6 +14,7 @@ from llmunix.runtimes.base import Runtime
 
 class ReplayRuntime(Runtime):
     name = "replay"
+    synchronous = True  # every step runs in place: no event loop needed
 
     def __init__(self, source: ReplaySource) -> None:
         self.source = source

@@ -1,11 +1,14 @@
 """A cache of parsed specs in `.llmunix/spec-cache.pickle`, keyed like git's index by each
 file's size, inode and modification and change times (in ns): an unchanged file is not parsed
-again. Boot over a thousand specs is then a stat per file. The cache is only ever a shortcut:
-any doubt (a changed stamp, an unreadable or foreign cache file) means the file is parsed."""
+again. Boot over a thousand specs is then one read of the cache (with the garbage collector
+paused: it would otherwise walk the heap again and again while thousands of specs are rebuilt)
+and a stat per file. The cache is only ever a shortcut: any doubt (a
+changed stamp, an unreadable or foreign cache file) means the file is parsed."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 from pathlib import Path
@@ -32,6 +35,8 @@ class SpecCache:
         self.entries: dict[tuple[str, str, str], tuple] = {}
         self.seen: set[tuple[str, str, str]] = set()
         self.dirty = False
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             if os.stat(self.path).st_size > MAX_CACHE_BYTES:
                 raise ValueError("cache too large: rebuilt")
@@ -41,6 +46,9 @@ class SpecCache:
                 self.entries = entries
         except Exception:  # noqa: BLE001 - a missing or stale cache is simply rebuilt
             self.entries = {}
+        finally:
+            if collecting:
+                gc.enable()
 
     def files(self, scope_dir):
         """`registry.load_folder` through the cache."""

@@ -63,6 +63,9 @@ class Project:
 def relative_path(path: Path, root: Path) -> str:
     """`path` relative to `root` when inside it, else as given. Spec paths are built from the
     resolved workspace root, so this needs no filesystem call (boot shows thousands)."""
+    text, prefix = str(path), str(root).rstrip(os.sep) + os.sep
+    if os.sep == "/" and text.startswith(prefix):  # the common case, without pathlib's parsing
+        return text[len(prefix):]
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
