@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llmunix import gitmem  # noqa: E402
 from llmunix.memory import MemoryIndex, consolidate, match_goal  # noqa: E402
+from llmunix.memory import git as gitmem  # noqa: E402
 from llmunix.trace.events import ToolCalled  # noqa: E402
 from llmunix.trace.markdown import TraceWriter, iso, new_trace_path  # noqa: E402
 from llmunix.workspace.layout import Workspace  # noqa: E402

@@ -1,4 +1,5 @@
-"""Finding things in memory: a BM25 index of every tier, cached on disk, and goal matching.
+"""Finding things in memory: a full-text index of every tier (SQLite FTS5, ranked by its
+`bm25()`), cached on disk and updated incrementally, and goal matching.
 
 Entries indexed, by tier:
 - gamma: each short-term trace (its goal; context: status, mode, goal);
@@ -11,7 +12,11 @@ safe). A query does not re-read memory: it stats the few memory folders and re-r
 files of a folder whose mtime changed (every trace write ends with a create or a rename, which
 changes its folder's mtime), comparing each file's mtime and size with what was indexed.
 A folder or file changed within the last RACY_S seconds is re-checked on the next query, since
-filesystem timestamps are coarse (the "racy" case git also guards against).
+filesystem timestamps are coarse (the "racy" case git also guards against). Goal matching
+checks only the project's long_term/ folder, however many short-term traces there are.
+
+Each entry's words are text.terms(), stored space-separated in an FTS5 table whose tokenizer
+keeps `.`, `/`, `-` and `_` inside tokens, so FTS5 sees exactly those terms.
 """
 
 from __future__ import annotations
@@ -27,20 +32,21 @@ from llmunix.errors import TraceError
 from llmunix.memory.documents import _docs_for
 from llmunix.memory.learned_file import load_long_term
 from llmunix.memory.longterm import LongTermTrace
-from llmunix.memory.text import K1, B, goal_signature, idf, self_score, similarity, terms
+from llmunix.memory.text import best_score, goal_signature, similarity, terms
 from llmunix.specs.frontmatter import STATE_DIR
 from llmunix.workspace.layout import Project, Workspace
 
 INDEX_FILE = "memory-index.sqlite"
-_TABLES = ("dirs", "files", "docs", "postings", "goal_df", "stats")
-SCHEMA_VERSION = 2
+# every table any schema version made (dropped when the version changes)
+_TABLES = ("vocab", "words", "postings", "dirs", "files", "docs", "goals", "goal_df", "stats")
+SCHEMA_VERSION = 3
 RACY_S = 2.0
 TIER_ORDER = {"beta": 0, "alpha": 1, "delta": 2, "gamma": 3}
 SYSTEM_FILES = {"system/memory_log.md": "alpha", "system/SmartLibrary.md": "delta"}
 
-# postings carry the document's length, tier and project so a query reads one contiguous
-# range of the (term, doc) key per term and never joins; goal_df holds, per word, how many
-# distinct goal signatures use it (for goal matching), recomputed when a trace changes.
+# words: one FTS5 row per entry (rowid = docs.id); vocab: its per-term document counts.
+# goals counts, per project, the learned traces (beta) of each goal signature, and goal_df how
+# many of those distinct signatures use each word: both kept by deltas as files change.
 _SCHEMA = """
 CREATE TABLE dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER);
 CREATE TABLE files (path TEXT PRIMARY KEY, dir TEXT, mtime_ns INTEGER, size INTEGER);
@@ -50,10 +56,13 @@ CREATE TABLE docs (id INTEGER PRIMARY KEY, path TEXT, line INTEGER, tier TEXT, p
                    version INTEGER, length INTEGER);
 CREATE INDEX docs_path ON docs(path);
 CREATE INDEX docs_match ON docs(tier, kind, project);
-CREATE TABLE postings (term TEXT, doc INTEGER, tf INTEGER, len INTEGER, tier TEXT,
-                       project TEXT, PRIMARY KEY (term, doc)) WITHOUT ROWID;
-CREATE INDEX postings_doc ON postings(doc);
-CREATE TABLE goal_df (word TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID;
+CREATE VIRTUAL TABLE words USING fts5(body, tier UNINDEXED, project UNINDEXED,
+    tokenize = "unicode61 remove_diacritics 0 tokenchars '._/-'");
+CREATE VIRTUAL TABLE vocab USING fts5vocab(words, 'row');
+CREATE TABLE goals (project TEXT, signature TEXT, n INTEGER,
+                    PRIMARY KEY (project, signature)) WITHOUT ROWID;
+CREATE TABLE goal_df (project TEXT, word TEXT, n INTEGER,
+                      PRIMARY KEY (project, word)) WITHOUT ROWID;
 CREATE TABLE stats (key TEXT PRIMARY KEY, value REAL);
 """
 
@@ -145,14 +154,15 @@ class MemoryIndex:
             out.append((f"{rel}/memory/long_term", "beta", project.name))
         return out
 
-    def refresh(self) -> int:
-        """Bring the index up to date with the files; returns how many files were re-read."""
+    def refresh(self, only: list[tuple[str, str, str]] | None = None) -> int:
+        """Bring the index up to date with the files (with `only`, with those (folder, tier,
+        project) folders); returns how many files were re-read."""
         now = time.time_ns()
         racy = int(RACY_S * 1e9)
         stored = dict(self.db.execute("SELECT path, mtime_ns FROM dirs"))
         changes: list[tuple] = []  # ("file", rel, tier, project, dir, mtime, size) | ("gone", rel)
         dir_updates: dict[str, int | None] = {}
-        watched = self._watched()
+        watched = self._watched() if only is None else only
         for folder, tier, project in watched:
             try:
                 mtime = os.stat(self.root / folder).st_mtime_ns
@@ -175,28 +185,34 @@ class MemoryIndex:
                                     st.st_size, now - st.st_mtime_ns <= racy))
             changes += [("gone", rel) for rel in known if rel not in seen]
             dir_updates[folder] = mtime if clean else None
-        live = {f for f, _t, _p in watched} | {"system"}
-        for folder in stored:
-            if folder not in live:
-                changes += [("gone", rel) for (rel,) in self.db.execute(
-                    "SELECT path FROM files WHERE dir = ?", (folder,))]
-                dir_updates[folder] = -2  # forget the folder
-        known_system = {p: (m, s) for p, m, s in self.db.execute(
+        if only is None:
+            changes += self._system_changes(now, racy)
+            live = {f for f, _t, _p in watched} | {"system"}
+            for folder in stored:
+                if folder not in live:
+                    changes += [("gone", rel) for (rel,) in self.db.execute(
+                        "SELECT path FROM files WHERE dir = ?", (folder,))]
+                    dir_updates[folder] = -2  # forget the folder
+        if not changes and not dir_updates:
+            return 0
+        self._apply(changes, dir_updates)
+        return sum(1 for c in changes if c[0] == "file")
+
+    def _system_changes(self, now: int, racy: int) -> list[tuple]:
+        changes: list[tuple] = []
+        known = {p: (m, s) for p, m, s in self.db.execute(
             "SELECT path, mtime_ns, size FROM files WHERE dir = 'system'")}
         for rel, tier in SYSTEM_FILES.items():
             try:
                 st = os.stat(self.root / rel)
             except OSError:
-                if rel in known_system:
+                if rel in known:
                     changes.append(("gone", rel))
                 continue
-            if known_system.get(rel) != (st.st_mtime_ns, st.st_size):
+            if known.get(rel) != (st.st_mtime_ns, st.st_size):
                 changes.append(("file", rel, tier, "", "system", st.st_mtime_ns, st.st_size,
                                 now - st.st_mtime_ns <= racy))
-        if not changes and not dir_updates:
-            return 0
-        self._apply(changes, dir_updates)
-        return sum(1 for c in changes if c[0] == "file")
+        return changes
 
     def _apply(self, changes: list[tuple], dir_updates: dict[str, int | None]) -> None:
         parsed = []
@@ -209,66 +225,90 @@ class MemoryIndex:
             except (TraceError, OSError, ValueError, TypeError):
                 docs = []  # unreadable: indexed as empty until it changes
             parsed.append((rel, tier, project, folder, -1 if is_racy else mtime, size, docs))
-        goals_changed = any(not c[1].startswith("system/") for c in changes)
         db = self.db
+        goals: Counter = Counter()  # (project, signature) -> change in learned traces
+        n_docs, total_len = 0, 0
         db.execute("BEGIN IMMEDIATE")
         try:
             for change in changes:
-                self._forget(change[1])
+                n, length = self._forget(change[1], goals)
+                n_docs, total_len = n_docs - n, total_len - length
             for rel, tier, project, folder, mtime, size, docs in parsed:
                 db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
                            (rel, folder, mtime, size))
                 for doc in docs:
-                    counts = Counter(doc.words)
                     cur = db.execute(
                         "INSERT INTO docs (path, line, tier, project, kind, title, context, "
                         "signature, status, version, length) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (rel, doc.line, tier, project, doc.kind, doc.title, doc.context,
                          doc.signature, doc.status, doc.version, len(doc.words)))
-                    doc_id, length = cur.lastrowid, len(doc.words)
-                    db.executemany("INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?)",
-                                   [(t, doc_id, n, length, tier, project)
-                                    for t, n in counts.items()])
+                    db.execute("INSERT INTO words (rowid, body, tier, project) "
+                               "VALUES (?, ?, ?, ?)",
+                               (cur.lastrowid, " ".join(doc.words), tier, project))
+                    n_docs, total_len = n_docs + 1, total_len + len(doc.words)
+                    if tier == "beta" and doc.kind == "trace" and doc.signature:
+                        goals[(project, doc.signature)] += 1
             for folder, mtime in dir_updates.items():
                 if mtime == -2:
                     db.execute("DELETE FROM dirs WHERE path = ?", (folder,))
                 else:
                     db.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?)", (folder, mtime))
-            self._update_stats(goals_changed)
+            self._count_goals(goals)
+            db.executemany(
+                "INSERT INTO stats VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "value = value + excluded.value", (("n_docs", n_docs), ("total_len", total_len)))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
-    def _update_stats(self, goals_changed: bool) -> None:
+    def _count_goals(self, changes: Counter) -> None:
+        """Apply changes in the number of learned traces per (project, signature); a signature
+        that appears or disappears moves the document frequency of each of its words."""
         db = self.db
-        n_docs, total = db.execute("SELECT COUNT(*), TOTAL(length) FROM docs").fetchone()
-        stats = {"n_docs": n_docs, "total_len": total}
-        if goals_changed:
-            df: Counter = Counter()
-            n_goals = 0
-            for (sig,) in db.execute("SELECT DISTINCT signature FROM docs WHERE kind = 'trace'"):
-                if sig:
-                    n_goals += 1
-                    df.update(sig.split())
-            db.execute("DELETE FROM goal_df")
-            db.executemany("INSERT INTO goal_df VALUES (?, ?)", df.items())
-            stats["n_goals"] = n_goals
-        db.executemany("INSERT OR REPLACE INTO stats VALUES (?, ?)", stats.items())
+        for (project, signature), delta in changes.items():
+            if not delta:
+                continue
+            row = db.execute("SELECT n FROM goals WHERE project = ? AND signature = ?",
+                             (project, signature)).fetchone()
+            before = row[0] if row else 0
+            after = before + delta
+            if after > 0:
+                db.execute("INSERT OR REPLACE INTO goals VALUES (?, ?, ?)",
+                           (project, signature, after))
+            else:
+                db.execute("DELETE FROM goals WHERE project = ? AND signature = ?",
+                           (project, signature))
+            step = (after > 0) - (before > 0)
+            if step:
+                db.executemany(
+                    "INSERT INTO goal_df VALUES (?, ?, ?) ON CONFLICT(project, word) DO UPDATE "
+                    "SET n = n + excluded.n", [(project, w, step) for w in signature.split()])
+        db.execute("DELETE FROM goal_df WHERE n <= 0")
 
     def _stat(self, key: str) -> float:
         row = self.db.execute("SELECT value FROM stats WHERE key = ?", (key,)).fetchone()
         return row[0] if row else 0.0
 
-    def _forget(self, rel: str) -> None:
-        self.db.execute("DELETE FROM postings WHERE doc IN (SELECT id FROM docs WHERE path = ?)",
-                        (rel,))
-        self.db.execute("DELETE FROM docs WHERE path = ?", (rel,))
-        self.db.execute("DELETE FROM files WHERE path = ?", (rel,))
+    def _forget(self, rel: str, goals: Counter) -> tuple[int, int]:
+        """Drop a file's entries; returns how many there were and their total length."""
+        db = self.db
+        n, total = 0, 0
+        for project, tier, kind, signature, length in db.execute(
+                "SELECT project, tier, kind, signature, length FROM docs WHERE path = ?", (rel,)):
+            n, total = n + 1, total + length
+            if tier == "beta" and kind == "trace" and signature:
+                goals[(project, signature)] -= 1
+        if n:
+            db.execute("DELETE FROM words WHERE rowid IN (SELECT id FROM docs WHERE path = ?)",
+                       (rel,))
+            db.execute("DELETE FROM docs WHERE path = ?", (rel,))
+        db.execute("DELETE FROM files WHERE path = ?", (rel,))
+        return n, total
 
     def rebuild(self) -> int:
         self.db.execute("BEGIN IMMEDIATE")
-        for table in _TABLES:
+        for table in ("dirs", "files", "docs", "words", "goals", "goal_df", "stats"):
             self.db.execute(f"DELETE FROM {table}")
         self.db.execute("COMMIT")
         return self.refresh()
@@ -277,25 +317,22 @@ class MemoryIndex:
 
     def search(self, query: str, *, project: str | None = None, limit: int = 10,
                tiers: tuple[str, ...] | None = None) -> list[Hit]:
-        """Entries of every tier ranked by normalized BM25 against `query` (best first).
-        With `project`, that project's entries and the system-wide ones."""
+        """Entries of every tier ranked by FTS5's bm25() against `query`, each score divided by
+        the query's own (best_score), so 1.0 means the entry covers the whole query. With
+        `project`, that project's entries and the system-wide ones."""
         self.refresh()
         q = Counter(terms(query))
         if not q:
             return []
-        n_docs = int(self._stat("n_docs"))
-        avgdl = self._stat("total_len") / n_docs if n_docs else 1.0
         marks = ",".join("?" * len(q))
-        df = dict(self.db.execute(
-            f"SELECT term, COUNT(*) FROM postings WHERE term IN ({marks}) GROUP BY term",
-            tuple(q)))
+        df = dict(self.db.execute(f"SELECT term, doc FROM vocab WHERE term IN ({marks})",
+                                  tuple(q)))
         if not df:
             return []
-        best = self_score(q, df, n_docs, avgdl)
-        # BM25 summed by SQLite: one idf per term, tf saturation and length normalization
-        weights = [(t, idf(n_docs, n)) for t, n in df.items()]
-        case = "CASE term " + " ".join("WHEN ? THEN ?" for _ in weights) + " END"
-        where, args = f"term IN ({','.join('?' * len(weights))})", [t for t, _ in weights]
+        n_docs = int(self._stat("n_docs"))
+        avgdl = self._stat("total_len") / n_docs if n_docs else 1.0
+        best = best_score(q, df, n_docs, avgdl)
+        where, args = "words MATCH ?", [" OR ".join(f'"{t}"' for t in df)]
         if project is not None:
             where += " AND project IN (?, '')"
             args.append(project)
@@ -303,9 +340,8 @@ class MemoryIndex:
             where += f" AND tier IN ({','.join('?' * len(tiers))})"
             args += list(tiers)
         rows = self.db.execute(
-            f"SELECT doc, SUM(({case}) * tf * {K1 + 1} / (tf + {K1} * ({1 - B} + {B} * len / ?)))"
-            f" AS s FROM postings WHERE {where} GROUP BY doc ORDER BY s DESC, doc LIMIT ?",
-            (*[x for pair in weights for x in pair], avgdl, *args, limit * 4)).fetchall()
+            f"SELECT rowid, -bm25(words) AS s FROM words WHERE {where} ORDER BY s DESC, rowid "
+            "LIMIT ?", (*args, limit * 4)).fetchall()
         scores = {doc: min(1.0, s / best) for doc, s in rows}
         hits = [Hit(r[3], round(scores[r[0]], 4), r[1], r[2], r[5], r[4], r[6], r[7])
                 for r in self._rows(list(scores))]
@@ -324,8 +360,9 @@ class MemoryIndex:
     def goal_candidates(self, project: str, goal: str) -> list[tuple[float, bool, str]]:
         """(score, exact, path) of the project's learned traces for `goal`, best first: the
         newest non-demoted version of each goal signature; an exact signature scores 1.0,
-        others the similarity of the two signatures' words (text.similarity), at most 0.99."""
-        self.refresh()
+        others the similarity of the two signatures' words (text.similarity, counted over the
+        project's learned goals), at most 0.99. Reads only the project's long_term/ folder."""
+        self.refresh([w for w in self._watched() if w[1] == "beta" and w[2] == project])
         best: dict[str, tuple[int, str]] = {}  # signature -> (version, path)
         for path, signature, version in self.db.execute(
             "SELECT path, signature, version FROM docs WHERE tier = 'beta' AND "
@@ -343,9 +380,10 @@ class MemoryIndex:
             for start in range(0, len(words), 900):
                 chunk = words[start:start + 900]
                 df.update(self.db.execute(
-                    f"SELECT word, n FROM goal_df WHERE word IN ({','.join('?' * len(chunk))})",
-                    chunk))
-            n_goals = int(self._stat("n_goals"))
+                    "SELECT word, n FROM goal_df WHERE project = ? AND word IN "
+                    f"({','.join('?' * len(chunk))})", (project, *chunk)))
+            n_goals = self.db.execute("SELECT COUNT(*) FROM goals WHERE project = ?",
+                                      (project,)).fetchone()[0]
             for sig in related:
                 score = similarity(query, sig.split(), df, n_goals)
                 if score > 0:

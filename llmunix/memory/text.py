@@ -12,19 +12,21 @@ goals with the same signature are treated as the same goal and may be replayed f
 Search terms: the signature's tokens (with repeats) plus the parts of compound tokens
 (`haiku.md` -> `haiku`, `md`), so "haiku" finds a goal that names `haiku.md`.
 
-Scores: BM25 (k1 = 1.2, b = 0.75, idf = ln(1 + (N - n + 0.5) / (n + 0.5))).
-- search (summed by SQLite in index.MemoryIndex.search): a document's score divided by the
-  score the query would get against a document made of exactly its own terms (`self_score`),
-  clamped to 1: "how much of the query this entry covers".
-- goal matching (`similarity`), over the words of the two goal signatures, with b = 0 (no
-  length normalization; a word counts once, so each word scores its idf):
-  score(q, d) / sqrt(self(q) * self(d)), where self(x) is x scored against itself. Symmetric,
-  so a learned goal that does more than asked ("... and commit it") is penalized as much as a
-  query that asks for more. N and document frequencies count distinct goal signatures
-  (repeated runs of one goal do not make its words look common) plus BACKGROUND_GOALS
-  imaginary goals sharing no word, so a workspace with few learned goals still weighs words
-  sensibly: one extra word on either side of three or four shared ones gives 0.83-0.87, two
-  about 0.76 (mixed with the default thresholds, never follower).
+Scores: BM25 (k1 = 1.2, b = 0.75).
+- search (SQLite FTS5's bm25() in index.MemoryIndex.search, idf = ln((N - n + 0.5) / (n + 0.5)),
+  at least 1e-6): an entry's score divided by the score the query would get against an entry
+  made of exactly its own terms (`best_score`), clamped to 1: "how much of the query this
+  entry covers".
+- goal matching (`similarity`, idf = ln(1 + (N - n + 0.5) / (n + 0.5))), over the words of
+  the two goal signatures, with b = 0 (no length normalization; a word counts once, so each
+  word scores its idf): score(q, d) / sqrt(self(q) * self(d)), where self(x) is x scored
+  against itself. Symmetric, so a learned goal that does more than asked ("... and commit it")
+  is penalized as much as a query that asks for more. N and document frequencies count the
+  distinct goal signatures of the project's learned traces (repeated runs of one goal do not
+  make its words look common) plus BACKGROUND_GOALS imaginary goals sharing no word, so a
+  workspace with few learned goals still weighs words sensibly: one extra word on either side
+  of three or four shared ones gives 0.83-0.87, two about 0.76 (mixed with the default
+  thresholds, never follower).
 """
 
 from __future__ import annotations
@@ -77,16 +79,17 @@ def idf(n_docs: int, df: int) -> float:
     return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
-def term_score(tf: int, doc_len: int, avgdl: float) -> float:
-    return tf * (K1 + 1) / (tf + K1 * (1 - B + B * doc_len / avgdl))
+def fts5_idf(n_docs: int, df: int) -> float:
+    """The idf of SQLite FTS5's bm25(): a term in more than half the entries weighs ~0."""
+    value = math.log((n_docs - df + 0.5) / (df + 0.5)) if n_docs else 0.0
+    return value if value > 0 else 1e-6
 
 
-def self_score(query: Counter, df: dict[str, int], n_docs: int, avgdl: float) -> float:
-    """What the query scores against a document made of exactly its own terms."""
+def best_score(query: Counter, df: dict[str, int], n_docs: int, avgdl: float) -> float:
+    """What bm25() gives an entry made of exactly the query's terms (the query's own score)."""
     length = sum(query.values())
-    return sum(
-        idf(n_docs, df.get(t, 0)) * term_score(tf, length, avgdl) for t, tf in query.items()
-    )
+    return sum(fts5_idf(n_docs, df.get(t, 0)) * tf * (K1 + 1)
+               / (tf + K1 * (1 - B + B * length / avgdl)) for t, tf in query.items())
 
 
 def similarity(query: Iterable[str], doc: Iterable[str], df: dict[str, int],
