@@ -63,6 +63,19 @@ def _tool_outcome(e: ToolCalled) -> tuple[str, str]:
     return "ok", ""
 
 
+def context_window_line(e, shown: set[str]) -> str:
+    """The window of a model, the first time an agent runs on it."""
+    if e.model in shown:
+        return ""
+    shown.add(e.model)
+    return f"context window {e.window:,} tokens ({e.source}) · model {e.model}"
+
+
+def context_paged_line(e) -> str:
+    fill = f" (ctx {100 * e.tokens_after // e.window}%)" if e.window else ""
+    return f"context {e.agent}: {e.what}{fill}"
+
+
 class JsonView:
     """llmunix's own events, one JSON object per line on stdout, each with its time."""
 
@@ -140,6 +153,14 @@ class PlainView:
     def _on_SubagentFinished(self, e: SubagentFinished) -> None:
         self.depth = max(0, self.depth - 1)
         self._write(f"← {e.agent}")
+
+    def _on_ContextWindow(self, e) -> None:
+        line = context_window_line(e, self.__dict__.setdefault("windows", set()))
+        if line:
+            self._write(line)
+
+    def _on_ContextPaged(self, e) -> None:
+        self._write(context_paged_line(e))
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         self.depth = 0
@@ -319,6 +340,20 @@ class LiveView:
 
     def _on_UsageUpdated(self, e: UsageUpdated) -> None:
         self.usage = e
+
+    def _on_ContextWindow(self, e) -> None:
+        from rich.text import Text
+
+        line = context_window_line(e, self.__dict__.setdefault("windows", set()))
+        if line:
+            self._print(Text(line, style="dim"))
+
+    def _on_ContextPaged(self, e) -> None:
+        from rich.text import Text
+
+        line = Text("context ", style="yellow")
+        line.append(context_paged_line(e).removeprefix("context "), style="dim")
+        self._print(line)
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         from rich.text import Text

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmunix.errors import LimitReached, SandboxUnavailable
 from llmunix.mcp import scope as mcp_scope
+from llmunix.kernel.context_log import ContextLog
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import AgentMemory
 from llmunix.policy.gate import Decision, Policy
@@ -86,6 +87,8 @@ class RunSession:
         self.sandbox = sandbox or Sandbox.create(policy.workspace, read_paths=policy.read_roots)
         self.memory = memory  # MemorySearch, MemoryWrite and core memory
         self.caution = caution  # the kernel state's note for the goal's agent (kernel/state.py)
+        self.context_log = ContextLog(trace, emit)  # for the pagers (context/)
+        self.refused = 0  # calls the policy refused (the kernel state counts them)
         self.started = time.monotonic()
         self.turns = 0
         self.input_tokens = 0
@@ -260,6 +263,9 @@ class RunSession:
             interrupted=interrupted,
         )
         self.trace.tool_called(event, self._turn_usage())
+        self.context_log.record(call_id, agent, name, event.input, len(output))
+        if not decision.allowed and " refused" in decision.reason:
+            self.refused += 1  # the policy's refusals (not a model's malformed calls)
         self.emit(event)
 
     def tool_started(self, call_id: str, agent: str, tool: str, tool_input: Any) -> None:
@@ -283,6 +289,8 @@ class RunSession:
     def subagent_finished(self, agent: str, parent: str, call_id: str, result: str = "") -> None:
         event = SubagentFinished(agent, parent, call_id, result)
         self.trace.subagent_finished(event)
+        # the parent's Agent call returns this result: a pager names this step for it
+        self.context_log.record(call_id, parent, "Agent", {"subagent_type": agent}, len(result))
         self.emit(event)
 
     # ------------------------------------------------------------ limits

@@ -187,6 +187,8 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
         options.setdefault("model", request.model or agent.model or config.run.model or "")
     if runtime_name == "openai":
         options.setdefault("config", config.openai)
+        options.setdefault("windows", {k: m.context_window for k, m in config.models.items()})
+        options.setdefault("paging", config.context)
     runtime = get_runtime(runtime_name, **options)
     runtime.preflight()
     return registry, agent, runtime
@@ -275,6 +277,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
             "output_tokens": session.output_tokens,
             "cache_read_tokens": session.cache_read_tokens,
             "cost_usd": round(session.cost_usd, 6),
+            **session.context_log.summary(),
         },
         result,
     )

@@ -313,6 +313,9 @@ class _Stream:
                     self._tool_result(block)
         elif isinstance(message, sdk.ResultMessage):
             self._result(message)
+        elif isinstance(message, sdk.SystemMessage) and message.subtype == "compact_boundary":
+            # the CLI pages on its own (it compacts the conversation): into the trace with it
+            self.session.context_log.cli_compacted(self.session.agent.name, message.data)
 
     def _stream_event(self, message: Any) -> None:
         """The main agent's responses, counted as they stream: the turn and its input tokens at

@@ -23,13 +23,14 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmunix.context import window
 from llmunix.errors import LlmunixError, RuntimeUnavailable
 from llmunix.kernel.session import RunSession
 from llmunix.runtimes import mcp_tools, text_protocol
 from llmunix.runtimes.base import Runtime
 from llmunix.runtimes.openai_loop import _AgentLoop, _Call, _Reply
 from llmunix.specs.models import AgentSpec
-from llmunix.workspace.config import OpenAIConfig
+from llmunix.workspace.config import ContextConfig, OpenAIConfig
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama
 DEFAULT_MODEL = "llama3.2"
@@ -88,8 +89,12 @@ class OpenAIRuntime(Runtime):
     name = "openai"
 
     def __init__(self, model: str = "", config: OpenAIConfig | None = None,
-                 base_url: str | None = None) -> None:
+                 base_url: str | None = None, windows: dict[str, int | None] | None = None,
+                 paging: ContextConfig | None = None) -> None:
         self.config = config or OpenAIConfig()
+        self.windows = windows or {}  # [models."<glob>"] context_window
+        self.paging = paging or ContextConfig()  # [context]
+        self._windows: dict[str, tuple[int, str]] = {}
         self.base_url = resolve_base_url(base_url, self.config)
         self._model = resolve_model(model, self.config)
         self.api_key = os.environ.get(self.config.api_key_env) or NO_KEY
@@ -151,6 +156,19 @@ class OpenAIRuntime(Runtime):
             finally:
                 if self.mcp is not None:
                     await self.mcp.aclose()
+
+    async def context_window(self, model: str) -> tuple[int, str]:
+        """The model's context window and where its size came from (context/window.py)."""
+        if model not in self._windows:
+            self._windows[model] = await window.resolve(model, self.windows, self._get_json)
+        return self._windows[model]
+
+    async def _get_json(self, path: str) -> Any:
+        """GET a server path: /v1/... under the base URL, others (/props) at its root."""
+        base = self.base_url
+        url = base + path[3:] if path.startswith("/v1/") else base.removesuffix("/v1") + path
+        return await self._client.get(url, cast_to=object, options={
+            "timeout": PREFLIGHT_TIMEOUT_S, "max_retries": 0})
 
     def new_call_id(self, proposed: str | None = None) -> str:
         """The model's call id when it has a fresh one, else one of ours: ids key the trace."""

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from llmunix.context.loop import LoopContext
 from llmunix.errors import LimitReached, LlmunixError, ToolError
 from llmunix.kernel.session import RunSession
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
@@ -75,6 +76,8 @@ class Connection(Protocol):
 
     async def complete(self, model: str, messages: list[dict],
                        tools: list[dict] | None) -> _Reply: ...
+
+    async def context_window(self, model: str) -> tuple[int, str]: ...
 
 
 def _tool_content(result: ToolResult) -> str:
@@ -155,12 +158,17 @@ class _AgentLoop:
         self.messages = [{"role": "system", "content": system},
                          {"role": "user", "content": prompt}]
         tools = None if self.text_mode else self.tools
+        context = await LoopContext.attach(self)  # the window, paged like RAM (context/)
         while True:
             self._check_own_limits()
             self.session.check_limits()
+            if context is not None:
+                await context.before_request()
             # Streamed text is shown live, except the text protocol's (its calls are markup).
             on_text = None if self.text_mode else self._stream_text
             reply = await self.rt.complete(self.model, self.messages, tools, on_text)
+            if context is not None:
+                context.observed(reply.input_tokens)
             self.turns += 1
             self.session.model_turn(input_tokens=reply.input_tokens,
                                     output_tokens=reply.output_tokens)

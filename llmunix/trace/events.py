@@ -126,6 +126,43 @@ class RunFinished(Event):
     cache_read_tokens: int = 0
 
 
+@dataclass
+class ContextWindow(Event):
+    """The context window of the model an agent runs on, and where llmunix learnt its size."""
+
+    agent: str
+    model: str
+    window: int
+    source: str  # llmunix.toml | the server's /props | the server's /v1/models | the default
+
+
+@dataclass
+class ContextFill(Event):
+    """How full an agent's context is as a request goes out."""
+
+    agent: str
+    tokens: int
+    window: int
+
+
+@dataclass
+class ContextPaged(Event):
+    """Part of an agent's context went out to the trace (llmunix's paging), or the runtime
+    compacted it (the Claude CLI's own compaction)."""
+
+    agent: str
+    window: int
+    tokens_before: int
+    tokens_after: int
+    what: str  # one line: what went out
+    paged_steps: list[int] = field(default_factory=list)  # results now stubs
+    cut_steps: list[int] = field(default_factory=list)  # results cut to fit as they came in
+    folded_turns: int = 0
+    summary: str = ""
+    summarized_by: str = ""  # model | rules
+    source: str = "llmunix"  # llmunix | claude
+
+
 _EVENT_NAMES = {
     RunStarted: "run_started",
     ModeChosen: "mode_chosen",
@@ -137,4 +174,7 @@ _EVENT_NAMES = {
     SubagentFinished: "subagent_finished",
     UsageUpdated: "usage",
     RunFinished: "run_finished",
+    ContextWindow: "context_window",
+    ContextFill: "context_fill",
+    ContextPaged: "context_paged",
 }

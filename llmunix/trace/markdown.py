@@ -26,7 +26,13 @@ from llmunix.specs.frontmatter import (
     read_regular,
     split_frontmatter,
 )
-from llmunix.trace.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
+from llmunix.trace.events import (
+    AssistantText,
+    ContextPaged,
+    SubagentFinished,
+    SubagentStarted,
+    ToolCalled,
+)
 
 MAX_INLINE_RESULT = 4_000
 _STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")
@@ -127,6 +133,21 @@ class TraceWriter:
         body = _fence(self.redact(event.result), "text result") if event.result else ""
         self._section("subagent end", event.agent, {"parent": event.parent,
                                                      "call_id": event.call_id}, body)
+
+    def context(self, event: ContextPaged) -> None:
+        """A paging event: what went out of an agent's context, tokens before and after."""
+        bullets: dict[str, Any] = {"source": event.source, "window": event.window,
+                                   "tokens_before": event.tokens_before,
+                                   "tokens_after": event.tokens_after}
+        if event.paged_steps:
+            bullets["paged_steps"] = event.paged_steps
+        if event.cut_steps:
+            bullets["cut_steps"] = event.cut_steps
+        if event.folded_turns:
+            bullets["folded_turns"] = event.folded_turns
+            bullets["summarized_by"] = event.summarized_by
+        text = event.what + (f"\n\nSummary now:\n{event.summary}" if event.summary else "")
+        self._section("context", event.agent, bullets, _fence(self.redact(text), "text"))
 
     def finish(self, updates: dict[str, Any], result: str) -> None:
         """Write the final result, then rewrite the frontmatter with the totals (atomically)."""

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmunix.errors import ConfigError
 
@@ -108,6 +108,34 @@ class TelemetryConfig(_Section):
     service_name: str = "llmunix"
 
 
+class ModelConfig(_Section):
+    """`[models."<name or glob>"]`: what llmunix knows about a model."""
+
+    context_window: int | None = Field(None, ge=256)  # tokens; else the server's, else 8192
+
+
+class ContextConfig(_Section):
+    """`[context]`: paging of the context window on the openai runtime (context/pager.py)."""
+
+    enabled: bool = True
+    high_water: float = Field(0.75, gt=0, le=1)  # page out above this share of the window
+    low_water: float = Field(0.5, gt=0, le=1)  # ... down to this share
+    keep_turns: int = Field(3, ge=1)  # the newest turns, never paged while they fit
+    summarize: bool = True  # fold old turns by the model (false: by fixed rules)
+
+    @model_validator(mode="after")
+    def _marks_in_order(self) -> ContextConfig:
+        if self.low_water >= self.high_water:
+            raise ValueError("low_water must be below high_water")
+        return self
+
+
+class StateConfig(_Section):
+    """`[state]`: the kernel's state (kernel/state.py)."""
+
+    enabled: bool = True
+
+
 class Config(_Section):
     run: RunConfig = RunConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -117,6 +145,9 @@ class Config(_Section):
     prices: dict[str, Price] = {}
     memory: MemoryConfig = MemoryConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
+    models: dict[str, ModelConfig] = {}
+    context: ContextConfig = ContextConfig()
+    state: StateConfig = StateConfig()
 
 
 def default_config_text() -> str:
