@@ -88,7 +88,6 @@ class Host(Protocol):
     step_log: list[StepRef]  # every recorded result, in order
 
     def context_paged(self, event: PageEvent) -> None: ...
-    def context_fill(self, agent: str, tokens: int, window: int) -> None: ...
 
 
 Summarizer = Callable[[list[dict]], Awaitable[str]]
@@ -189,7 +188,6 @@ class Pager:
                      "or give the agent fewer tools or a shorter prompt",
             )
         self.last_estimate = tokens
-        self.host.context_fill(self.agent, tokens, self.window)
 
     # ------------------------------------------------------------ new messages
 

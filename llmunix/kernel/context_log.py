@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from llmunix.context.pager import PageEvent, StepRef
-from llmunix.trace.events import ContextFill, ContextPaged, ContextWindow, Event
+from llmunix.trace.events import ContextPaged, ContextWindow, Event
 from llmunix.trace.markdown import TraceWriter
 
 
@@ -38,9 +38,6 @@ class ContextLog:
         if model not in self.windows:
             self.windows[model] = {"window": window, "source": source}
         self.emit(ContextWindow(agent, model, window, source))
-
-    def context_fill(self, agent: str, tokens: int, window: int) -> None:
-        self.emit(ContextFill(agent, tokens, window))
 
     def context_paged(self, event: PageEvent) -> None:
         self.paged += 1

@@ -137,15 +137,6 @@ class ContextWindow(Event):
 
 
 @dataclass
-class ContextFill(Event):
-    """How full an agent's context is as a request goes out."""
-
-    agent: str
-    tokens: int
-    window: int
-
-
-@dataclass
 class ContextPaged(Event):
     """Part of an agent's context went out to the trace (llmunix's paging), or the runtime
     compacted it (the Claude CLI's own compaction)."""
@@ -175,6 +166,5 @@ _EVENT_NAMES = {
     UsageUpdated: "usage",
     RunFinished: "run_finished",
     ContextWindow: "context_window",
-    ContextFill: "context_fill",
     ContextPaged: "context_paged",
 }
