@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmunix.errors import LimitReached, SandboxUnavailable
-from llmunix.mcp import scope as mcp_scope
 from llmunix.kernel.context_log import ContextLog
+from llmunix.mcp import scope as mcp_scope
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import AgentMemory
 from llmunix.policy.gate import Decision, Policy
