@@ -37,6 +37,9 @@ def run(
         "text", "--output-format",
         help="text (live view on stderr, result on stdout) | stream-json (Claude Code's "
              "event lines) | json (Claude Code's one result object)."),
+    partial: bool = typer.Option(
+        False, "--include-partial-messages",
+        help="stream-json: also the model's text as it streams (stream_event lines)."),
     json_out: bool = typer.Option(False, "--json", help="llmunix's own events, one JSON object "
                                                         "per line on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the result."),
@@ -65,7 +68,7 @@ def run(
         max_turns=max_turns, budget_usd=budget, timeout_s=timeout, runtime_options=options,
         mode=mode, piped_input=piped,
     )
-    _run(request, json_out, quiet, output_format)
+    _run(request, json_out, quiet, output_format, partial)
 
 
 def checked_text(what: str, value: str) -> str:
@@ -119,12 +122,14 @@ def piped_input() -> str:
     return text
 
 
-def _run(request, json_out: bool, quiet: bool, output_format: str = "text") -> None:
+def _run(request, json_out: bool, quiet: bool, output_format: str = "text",
+         partial: bool = False) -> None:
     from llmunix.cli import view
     from llmunix.errors import LlmunixError
     from llmunix.run import runner
 
-    events = view.make_view(json_lines=json_out, quiet=quiet, output_format=output_format)
+    events = view.make_view(json_lines=json_out, quiet=quiet, output_format=output_format,
+                            partial=partial)
     try:
         ws = _workspace()
         outcome = runner.run(ws, request, events)

@@ -6,6 +6,7 @@ run with the specs as they are at that moment; a line starting with ':' is a she
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -111,9 +112,24 @@ Type a goal to run it with the specs as they are now. Commands:
   :reload   look at every spec file now; show the registry: counts, errors, latest changes
   :trace    the last goal's trace: where it is, status, steps, spec versions used
   :cost     this session's totals: goals, turns, tokens, cost
+  :history  the goals run in this session
+  :mode     show or set how goals run: :mode auto|learner|follower|mixed
+  :runtime  show or set the runtime: :runtime claude|openai
+  :clear    clear the screen (also clear)
   :help     this text
   :quit     leave (also :q, :exit, Ctrl-D)
-Ctrl-C stops the running goal, not the shell."""
+Ctrl-C stops the running goal, not the shell. Lines typed while a goal runs wait their turn."""
+
+# Words typed out of habit from a system shell: a hint, never a model turn.
+HABITS = {
+    "ls": "files", "ll": "files", "dir": "files", "cd": "files", "pwd": "files", "cat": "files",
+    "exit": "quit", "quit": "quit", "logout": "quit", "bye": "quit", "q": "quit",
+    "help": "help", "?": "help", "history": "history", "clear": "clear", "cls": "clear",
+}
+FILES_HINT = ("this shell runs each line as a goal for the agent, not as a system command; ask "
+              "in words (\"list the files in the workspace\"), or use your own terminal")
+MODES = ("auto", "learner", "follower", "mixed")
+RUNTIMES = ("claude", "openai")
 
 
 class Shell:
@@ -126,10 +142,15 @@ class Shell:
         self.err = err
         self.totals = Totals()
         self.last_trace: Path | None = None
-        self.commands: dict[str, Callable[[], bool | None]] = {
+        self.goals: list[str] = []
+        self.interactive = False  # reading from a prompt on a terminal
+        self.mode = "learner"  # :mode auto lets learned traces replay
+        self.commands: dict[str, Callable[[str], bool | None]] = {
             "agents": self.cmd_agents, "reload": self.cmd_reload, "trace": self.cmd_trace,
             "cost": self.cmd_cost, "help": self.cmd_help, "h": self.cmd_help,
             "quit": self.cmd_quit, "q": self.cmd_quit, "exit": self.cmd_quit,
+            "history": self.cmd_history, "mode": self.cmd_mode, "runtime": self.cmd_runtime,
+            "clear": self.cmd_clear,
         }
 
     def on_event(self, event: ReloadEvent) -> None:
@@ -142,12 +163,30 @@ class Shell:
         if not line:
             return True
         if line.startswith(":"):
-            command = self.commands.get(line[1:].split(" ", 1)[0].lower())
+            name, _, arg = line[1:].partition(" ")
+            command = self.commands.get(name.lower())
             if command is None:
-                self.err.print(f"unknown command {escape(line.split()[0])}: :help lists them")
+                self.err.print(unknown_command(name, self.commands), markup=False)
                 return True
-            return command() is not False
+            return command(arg.strip()) is not False
+        words = line.split()
+        habit = HABITS.get(words[0].lower()) if len(words) <= 2 else None
+        if habit == "files" or (habit and len(words) == 1):
+            return self.habit(habit, words[0])
         self.run_goal(line)
+        return True
+
+    def habit(self, kind: str, word: str) -> bool:
+        if kind == "files":
+            self.err.print(f"{word}: {FILES_HINT}", markup=False, soft_wrap=True)
+        elif kind == "quit":
+            self.err.print(f"{word}: leave with :quit or Ctrl-D", markup=False)
+        elif kind == "help":
+            self.cmd_help("")
+        elif kind == "history":
+            self.cmd_history("")
+        elif kind == "clear":
+            self.cmd_clear("")
         return True
 
     # ------------------------------------------------------------ goals
@@ -164,12 +203,15 @@ class Shell:
             goal=goal, project=self.live.project.name if self.live.project else None,
             agent=opts.agent, runtime=opts.runtime, model=opts.model,
             runtime_options={"base_url": opts.base_url} if opts.base_url else {},
-            registry=snapshot, live_registry=self.live.current,
+            registry=snapshot, live_registry=self.live.current, mode=self.mode,
         )
+        self.goals.append(goal)
+        start = runner.run if self.mode in ("auto", "follower") else runner.run_goal
         live_view = view.LiveView(self.err) if self.err.is_terminal and view.is_live_terminal(
             sys.stderr) else view.PlainView(self.err.file)
         try:
-            outcome = runner.run_goal(self.ws, request, live_view)
+            with keep_typeahead(sys.stdin if self.interactive else None):
+                outcome = start(self.ws, request, live_view)
         except KeyboardInterrupt:
             self.err.print("[yellow]interrupted[/]")
             return
@@ -185,12 +227,12 @@ class Shell:
 
     # ------------------------------------------------------------ commands
 
-    def cmd_agents(self) -> None:
+    def cmd_agents(self, arg: str = "") -> None:
         from llmunix.cli import ui
 
         ui.print_agents(self.live.current())
 
-    def cmd_reload(self) -> None:
+    def cmd_reload(self, arg: str = "") -> None:
         from llmunix.cli import ui
 
         self.live.sync()
@@ -205,7 +247,7 @@ class Shell:
             for event in st.recent[-10:]:
                 self.out.print(f"  {event.describe(self.ws.root)}", markup=False, soft_wrap=True)
 
-    def cmd_trace(self) -> None:
+    def cmd_trace(self, arg: str = "") -> None:
         from llmunix.trace.markdown import read_trace
 
         if self.last_trace is None:
@@ -234,7 +276,7 @@ class Shell:
         for line in lines:
             self.out.print(line, markup=False, soft_wrap=True)
 
-    def cmd_cost(self) -> None:
+    def cmd_cost(self, arg: str = "") -> None:
         t = self.totals
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(t.statuses.items()))
         self.out.print(
@@ -242,11 +284,72 @@ class Shell:
             f"{t.input_tokens:,} in / {t.output_tokens:,} out tokens · ${t.cost_usd:.4f} · "
             f"{t.duration_s:.1f}s", markup=False, soft_wrap=True)
 
-    def cmd_help(self) -> None:
+    def cmd_help(self, arg: str = "") -> None:
         self.out.print(HELP, markup=False)
 
-    def cmd_quit(self) -> bool:
+    def cmd_quit(self, arg: str = "") -> bool:
         return False
+
+    def cmd_history(self, arg: str = "") -> None:
+        if not self.goals:
+            self.out.print("no goal has run in this shell yet")
+        for n, goal in enumerate(self.goals[-20:], start=max(1, len(self.goals) - 19)):
+            self.out.print(f"{n:>4}  {goal}", markup=False, soft_wrap=True)
+
+    def cmd_mode(self, arg: str = "") -> None:
+        if arg:
+            if arg not in MODES:
+                self.err.print(f"unknown mode {arg!r}: choose {', '.join(MODES)}", markup=False)
+                return
+            self.mode = arg
+        self.out.print(f"mode {self.mode}", markup=False)
+
+    def cmd_runtime(self, arg: str = "") -> None:
+        if arg:
+            if arg not in RUNTIMES:
+                self.err.print(f"unknown runtime {arg!r}: choose {', '.join(RUNTIMES)}",
+                               markup=False)
+                return
+            self.options.runtime = arg
+        self.out.print(f"runtime {self.options.runtime or self.ws.config.run.runtime}",
+                       markup=False)
+
+    def cmd_clear(self, arg: str = "") -> None:
+        if self.out.is_terminal:
+            self.out.clear()
+
+
+@contextlib.contextmanager
+def keep_typeahead(stdin):
+    """While a goal runs, lines typed ahead wait for the next prompt: not echoed into the live
+    view, and not flushed by the terminal when Ctrl-C is pressed (NOFLSH)."""
+    if stdin is None:
+        yield
+        return
+    import termios
+
+    try:
+        fd = stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (OSError, ValueError, termios.error):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] = (quiet[3] | termios.NOFLSH) & ~termios.ECHO
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        yield
+    finally:
+        with contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def unknown_command(name: str, commands) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), list(commands), n=1)
+    hint = f"; did you mean :{close[0]}?" if close else ""
+    return f"unknown command :{name}{hint} (:help lists them)"
 
 
 def _piped_lines(stream: TextIO) -> Iterator[str]:
@@ -300,6 +403,7 @@ def run_shell(ws: Workspace, options: ShellOptions, stdin: TextIO | None = None)
                   f"{escape(agent)} · runtime {escape(runtime)} · :help for commands",
                   soft_wrap=True)
         interactive = stream.isatty() and sys.stdout.isatty()
+        shell.interactive = interactive
         for line in _terminal_lines(ws) if interactive else _piped_lines(stream):
             if not shell.handle(line):
                 break

@@ -55,9 +55,11 @@ def result_subtype(status: str, reason: str) -> str:
 class StreamJsonView:
     """`lines=True`: every message as it happens (stream-json); False: only the result (json)."""
 
-    def __init__(self, out: TextIO | None = None, *, lines: bool = True) -> None:
+    def __init__(self, out: TextIO | None = None, *, lines: bool = True,
+                 partial: bool = False) -> None:
         self.out = out or sys.stdout
         self.lines = lines
+        self.partial = partial  # --include-partial-messages: text deltas as stream_event lines
         self.session_id = ""
         self.model = ""
         self.open_calls: dict[str, str] = {}  # tool_use id -> agent, until its result
@@ -132,7 +134,13 @@ class StreamJsonView:
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
-        elif not isinstance(event, (TextDelta, UsageUpdated)):
+        elif isinstance(event, TextDelta):
+            if self.partial:
+                self._emit({"type": "stream_event", "event": {
+                    "type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": event.text}},
+                    "parent_tool_use_id": self._parent(event.agent), "agent": event.agent})
+        elif not isinstance(event, UsageUpdated):
             data = event.to_dict()
             self._emit({"type": "llmunix_" + str(data.pop("event")), **data})
 

@@ -383,11 +383,12 @@ def is_live_terminal(stream: TextIO) -> bool:
     return tty and os.environ.get("TERM", "") != "dumb"
 
 
-def make_view(*, json_lines: bool = False, quiet: bool = False, output_format: str = "text"):
+def make_view(*, json_lines: bool = False, quiet: bool = False, output_format: str = "text",
+              partial: bool = False):
     if output_format in ("stream-json", "json"):
         from llmunix.cli.stream_json import StreamJsonView
 
-        return StreamJsonView(lines=output_format == "stream-json")
+        return StreamJsonView(lines=output_format == "stream-json", partial=partial)
     if json_lines:
         return JsonView()
     if quiet:

@@ -1,0 +1,123 @@
+"""Ctrl-C as a terminal sends it: `llmunix run` in a pseudo-terminal, a long Bash call running,
+^C typed on the terminal. The tool's whole process tree must be gone once llmunix has exited
+(asserted on the process table, not on timing), the call is in the trace as interrupted, and the
+run ends `interrupted` with exit code 130."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import subprocess
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from llmunix.errors import EXIT_INTERRUPTED
+from llmunix.kernel.session import INTERRUPTED_OUTPUT
+from llmunix.trace.markdown import find_traces, read_trace
+from tests.scripted.openai_server import tool_call
+from tests.support import LLMUNIX, NO_USER_CONFIG, agent_text, new_workspace, write_spec
+
+WAIT = 60  # seconds: a guard against a hang, never a measurement
+LONG = "echo $$ > shell.pid; sleep 300 & echo $! > child.pid; wait"
+
+
+def _controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty (stdin)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """A command on a pseudo-terminal; everything it prints is collected."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave,
+                                     stderr=slave, preexec_fn=_controlling_terminal)
+        os.close(slave)
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.chunks.append(data)
+
+    def type(self, text: bytes) -> None:
+        os.write(self.master, text)
+
+    def output(self) -> str:
+        return b"".join(self.chunks).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(timeout=5)
+        os.close(self.master)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen) -> int:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if path.is_file() and path.read_text().strip():
+            return int(path.read_text())
+        assert proc.poll() is None, "llmunix ended before the tool started"
+        time.sleep(0.05)
+    raise AssertionError(f"{path.name} never appeared")
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    base = new_workspace(tmp_path / "ws")
+    base.config_path.write_text('[memory]\ncommit = false\n', encoding="utf-8")
+    write_spec(base.user_agents_dir, "runner.md", agent_text("runner", tools="Bash"))
+    return base
+
+
+def test_ctrl_c_stops_a_long_bash_call_at_once(ws, openai_server):
+    openai_server.enqueue(tool_call("Bash", {"command": LONG, "timeout": 600000}),
+                          "never asked for")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update({"TERM": "xterm-256color", "XDG_CONFIG_HOME": NO_USER_CONFIG, "COLUMNS": "120"})
+    term = Terminal([LLMUNIX, "run", "sleep for a while", "--runtime", "openai", "--base-url",
+                     openai_server.url, "--agent", "runner"], ws.root, env)
+    folder = ws.project("default").workspace_dir
+    try:
+        shell_pid = wait_for_file(folder / "shell.pid", term.proc)
+        child_pid = wait_for_file(folder / "child.pid", term.proc)
+        assert alive(shell_pid) and alive(child_pid)
+        term.type(b"\x03")  # ^C on the terminal: SIGINT to its foreground process group
+        code = term.proc.wait(timeout=WAIT)
+    finally:
+        term.close()
+    assert code == EXIT_INTERRUPTED, term.output()
+    assert not alive(shell_pid) and not alive(child_pid), "the tool's processes outlived llmunix"
+    (path,) = find_traces(ws.project("default").short_term_dir)
+    trace = read_trace(path)
+    assert trace.status == "interrupted" and "Ctrl-C" in trace.meta["reason"]
+    (step,) = trace.tool_steps()
+    assert step.tool == "Bash" and step.fields["interrupted"] is True
+    assert step.fields["is_error"] is True and step.blocks["result"] == INTERRUPTED_OUTPUT
+    assert "interrupted" in term.output()
+    assert len(openai_server.model_requests()) == 1  # no model turn after the interrupt
