@@ -207,7 +207,8 @@ def test_install_completion_writes_the_shell_rc(ws, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {**completion_env(ws), "HOME": str(home), "SHELL": "/bin/bash"}
-    done = subprocess.run(["bash", "--norc", "-c", "llmunix --install-completion"],
+    # "; true": bash stays the parent (no exec), so the shell is detected as bash
+    done = subprocess.run(["bash", "--norc", "-c", "llmunix --install-completion; true"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "completion" in (home / ".bashrc").read_text()

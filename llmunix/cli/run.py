@@ -130,15 +130,38 @@ def _run(request, json_out: bool, quiet: bool, output_format: str = "text",
 
     events = view.make_view(json_lines=json_out, quiet=quiet, output_format=output_format,
                             partial=partial)
+    spans = None
     try:
         ws = _workspace()
-        outcome = runner.run(ws, request, events)
+        spans = telemetry_for(ws)
+        outcome = runner.run(ws, request, events if spans is None else both(events, spans))
     except LlmunixError as exc:
         if hasattr(events, "fail"):  # stream-json still ends with a result
             events.fail(str(exc))
         raise
     finally:
         events.close()
+        if spans is not None:
+            spans.close()
     if output_format == "text" and not json_out and outcome.result:
         typer.echo(outcome.result)
     raise typer.Exit(outcome.exit_code)
+
+
+def telemetry_for(ws):
+    """The OTLP span recorder when an endpoint is configured (the SDK loads only then)."""
+    from llmunix import telemetry
+
+    if not telemetry.endpoint(ws.config):
+        return None
+    from llmunix.kernel.redact import Redactor
+
+    return telemetry.recorder(ws.config, Redactor.from_environment())
+
+
+def both(first, second):
+    def emit(event) -> None:
+        first(event)
+        second(event)
+
+    return emit
