@@ -132,3 +132,44 @@ def test_ctrl_c_stops_a_long_bash_call_at_once(ws, openai_server):
     assert step.fields["is_error"] is True and step.blocks["result"] == INTERRUPTED_OUTPUT
     assert "interrupted" in term.output()
     assert len(openai_server.model_requests()) == 1  # no model turn after the interrupt
+
+
+def test_in_the_shell_ctrl_c_returns_to_the_prompt_and_typed_ahead_lines_run(ws, openai_server):
+    """An interactive shell (prompt on a terminal): a goal's long Bash call, a line typed while
+    it runs, then ^C. The tool is gone at once while the shell lives on, and the typed-ahead
+    line runs next (the terminal did not flush it)."""
+    second_arrived = threading.Event()
+
+    def second(req) -> bool:
+        if "typed ahead goal" in str(openai_server.messages(req)):
+            second_arrived.set()
+            return True
+        return False
+
+    openai_server.enqueue("the second answer", when=second)
+    openai_server.enqueue(tool_call("Bash", {"command": LONG, "timeout": 600000}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update({"TERM": "xterm-256color", "XDG_CONFIG_HOME": NO_USER_CONFIG, "COLUMNS": "120"})
+    term = Terminal([LLMUNIX, "shell", "--runtime", "openai", "--base-url", openai_server.url,
+                     "--agent", "runner"], ws.root, env)
+    folder = ws.project("default").workspace_dir
+    try:
+        term.type(b"first goal\r")
+        wait_for_file(folder / "started", term.proc)
+        term.type(b"typed ahead goal\r")
+        term.type(b"\x03")
+        assert second_arrived.wait(WAIT), term.output()
+        assert tool_processes() == [], "the tool outlived the interrupt"
+        assert term.proc.poll() is None, "Ctrl-C ended the shell"
+        term.type(b":quit\r")
+        code = term.proc.wait(timeout=WAIT)
+    finally:
+        term.close()
+    assert code == 0, term.output()
+    traces = {read_trace(p).meta["goal"]: read_trace(p)
+              for p in find_traces(ws.project("default").short_term_dir)}
+    assert traces["first goal"].status == "interrupted"
+    (step,) = traces["first goal"].tool_steps()
+    assert step.fields["interrupted"] is True
+    assert traces["typed ahead goal"].status == "success"
+    assert traces["typed ahead goal"].result == "the second answer"

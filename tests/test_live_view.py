@@ -101,3 +101,22 @@ def test_no_color_in_a_terminal(ws, openai_server):
         openai_server.enqueue("plain answer")
     assert COLOUR.search(runs["colour"]), "a terminal gets colours by default"
     assert not COLOUR.search(runs["no colour"]) and "■ success" in runs["no colour"]
+
+
+def test_a_tool_is_shown_when_it_starts_on_both_runtimes(ws, model):
+    server, reply, text, args, env = model
+    (ws.project("default").workspace_dir / "notes.md").write_text("hello\n", encoding="utf-8")
+    if "claude" in args:
+        from tests.scripted.anthropic_server import tool_use as call
+    else:
+        from tests.scripted.openai_server import tool_call as call
+    server.enqueue(reply(call("Read", {"file_path": "notes.md"})), "read it")
+    result = run_cli("run", "read the notes", *args, "--agent", "solo", "--json", cwd=ws.root,
+                     env=env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [(e["event"], e.get("tool")) for e in events if e["event"].startswith("tool_")]
+    assert kinds == [("tool_started", "Read"), ("tool_called", "Read")]
+    started, called = (e for e in events if e["event"].startswith("tool_"))
+    assert started["call_id"] == called["call_id"] and started["agent"] == "solo"
+    assert started["input"]["file_path"].endswith("notes.md") and started["timestamp"]

@@ -174,6 +174,8 @@ class ClaudeRuntime(Runtime):
                    "permissionDecision": "allow" if decision.allowed else "deny"}
             if not decision.allowed:
                 out["permissionDecisionReason"] = decision.reason
+            elif tool not in ("Agent", "Task"):  # a delegation shows as its sub-agent's start
+                session.tool_started(tool_use_id or "", agent, tool, input_data.get("tool_input"))
             return {"hookSpecificOutput": out}
 
         return pre_tool_use
@@ -371,8 +373,6 @@ class _Stream:
                 self.pending[block.id] = (agent, block.name, block.input, time.perf_counter())
                 if block.name in ("Agent", "Task"):
                     self.delegations[block.id] = str(block.input.get("subagent_type", ""))
-                else:
-                    self.session.tool_started(block.id, agent, block.name, block.input)
 
     def _result(self, message: Any) -> None:
         # Per-model totals include sub-agents; `usage` alone covers the main agent only.
