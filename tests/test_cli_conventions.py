@@ -156,6 +156,7 @@ def _seed_completion_targets(ws) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     trace_id = "20260101T000000000Z_first-run"
     (folder / f"{trace_id}.md").write_text("---\ntrace_id: x\n---\n", encoding="utf-8")
+    write_spec(ws.root / ".claude" / "commands", "review.md", "Review the diff.\n")
     return trace_id
 
 
@@ -170,15 +171,17 @@ complete_words llmunix agents show wr
 complete_words llmunix run x --project al
 complete_words llmunix trace show 2026
 complete_words llmunix tr
+complete_words llmunix run /re
 """
     done = subprocess.run(["bash", "--norc", "-c", probe], capture_output=True, text=True,
                           env=completion_env(ws), timeout=60)
     assert done.returncode == 0, done.stderr
-    agents, projects, traces, commands, _ = done.stdout.split("---\n")
+    agents, projects, traces, commands, slash, _ = done.stdout.split("---\n")
     assert agents.split() == ["wrangler", "writer"]
     assert projects.split() == ["albatross", "alpha"]
     assert traces.split() == [trace_id]
     assert commands.split() == ["trace"]
+    assert slash.split() == ["/review"]
 
 
 def test_zsh_completion_script_evaluates_and_completes(ws):

@@ -180,7 +180,8 @@ def print_trace(trace) -> None:
               f"{meta.get('duration_s', 0)} s")
     for step in trace.steps:
         if step.kind == "tool":
-            flag = ", error" if step.fields.get("is_error") else ""
+            flag = ", interrupted" if step.fields.get("interrupted") else \
+                ", error" if step.fields.get("is_error") else ""
             args = json.dumps(step.input, ensure_ascii=False)[:80]
             detail = f"{step.tool} {args} [{step.fields.get('decision')}{flag}]"
         else:
