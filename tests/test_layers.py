@@ -25,6 +25,7 @@ LAYERS = [
     {"mcp"},
     {"memory"},
     {"context"},
+    {"crystallize"},
     {"kernel"},
     {"runtimes"},
     {"run"},

@@ -117,3 +117,28 @@ def memory_revert(
 
     run, sha = history.revert_run(_workspace(), trace_id)
     show.print_revert(run, sha)
+
+
+@memory_app.command("crystallize")
+def memory_crystallize(
+    trace_id: str | None = typer.Argument(
+        None, help="A learned trace (or one of its runs); default: every learned trace."),
+    project: str | None = typer.Option(None, "--project", "-p", help="The project."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Turn learned traces into python tool specs in tools/crystallized/ that redo their work
+    with no model; traces with the same steps give the tool its parameters. Each tool is
+    verified in a scratch copy of the workspace before it is kept."""
+    from llmunix.crystallize import build
+
+    ws = _workspace()
+    proj = ws.project(project or ws.config.run.project)
+    outcomes = build.crystallize(ws, proj, trace_id)
+    if json_out:
+        typer.echo(build.as_json(outcomes))
+    else:
+        for outcome in outcomes:
+            typer.echo(build.describe(outcome))
+    if not any(o.ok for o in outcomes) or (trace_id is not None and not all(
+            o.ok for o in outcomes)):
+        raise typer.Exit(1)

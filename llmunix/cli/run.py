@@ -31,7 +31,8 @@ def run(
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
     mode: str = typer.Option(
         "auto", "--mode",
-        help="auto (from learned traces) | learner | follower (replay, no model) | mixed.",
+        help="auto (from learned traces) | learner | follower (replay, no model) | mixed | "
+             "crystallized (a crystallized tool, no model).",
     ),
     output_format: str = typer.Option(
         "text", "--output-format",
@@ -49,8 +50,9 @@ def run(
     from llmunix.errors import UsageError
     from llmunix.run import runner
 
-    if mode not in ("auto", "learner", "follower", "mixed"):
-        raise UsageError(f"unknown mode {mode!r}", hint="choose auto, learner, follower or mixed")
+    if mode not in ("auto", "learner", "follower", "mixed", "crystallized"):
+        raise UsageError(f"unknown mode {mode!r}",
+                         hint="choose auto, learner, follower, mixed or crystallized")
     if output_format not in OUTPUT_FORMATS:
         raise UsageError(f"unknown output format {output_format!r}",
                          hint="choose " + ", ".join(OUTPUT_FORMATS))

@@ -30,10 +30,13 @@ from llmunix.trace.events import (
     UsageUpdated,
 )
 from llmunix.trace.markdown import TraceWriter
+from llmunix.workspace.config import CreateAgentConfig
 
 MCP_PREFIX = "mcp__llmunix__"  # how the Claude runtime names tool specs
 RECALL = "Recall"  # the context's page-in tool (context/recall.py)
 INTERRUPTED_OUTPUT = "interrupted: the call was stopped by the user (Ctrl-C) while it ran"
+CREATE_AGENT = "CreateAgent"
+HOW_TO_DELEGATE = "Delegate to it with the Agent tool (subagent_type: its name)."
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class RunSession:
         sandbox: Sandbox | None = None,
         memory: AgentMemory | None = None,
         caution: str = "",
+        create_agent: CreateAgentConfig | None = None,
     ) -> None:
         self.registry = registry
         self.agent = agent
@@ -76,6 +80,7 @@ class RunSession:
         self.context = context
         self._live_registry = live_registry
         self._delegated: dict[str, AgentSpec] = {}  # the spec version each delegation used
+        self._created: dict[str, AgentSpec] = {}  # agents CreateAgent wrote during this run
         self.limits = limits
         self.policy = policy
         self.trace = trace
@@ -99,6 +104,8 @@ class RunSession:
         self.context_window = 0  # the model's context size, when a runtime knows it
         self._usage_mark = (0, 0, 0, 0.0)  # turns and usage at the last step that showed them
         self._cost_reported: float | None = None  # the runtime's own figure, when it has one
+        self.create_agent_config = create_agent or CreateAgentConfig()
+        self.generation = 0  # bumped when CreateAgent adds or changes an agent
 
     @property
     def goal_message(self) -> str:
@@ -133,7 +140,8 @@ class RunSession:
         """The sub-agent's spec as it is now: an edit made while a goal runs applies to its next
         delegation. The policy gate then uses that same version."""
         source = self._live_registry() if self._live_registry else self.registry
-        spec = source.agents.get(name) or self.registry.agents.get(name)
+        # An agent created in this run is used as written (the live registry may lag behind).
+        spec = self._created.get(name) or source.agents.get(name) or self.registry.agents.get(name)
         if spec is not None:
             self._delegated[name] = spec
         return spec
@@ -145,12 +153,20 @@ class RunSession:
     def tool_specs_for(self, agent: AgentSpec) -> list[ToolSpec]:
         if agent.tools is None:
             return list(self.registry.tools.values())
-        return [self.registry.tools[t] for t in agent.tools if t in self.registry.tools]
+        specs = [self.registry.tools[t] for t in agent.tools if t in self.registry.tools]
+        return specs + self._learned_skills(agent)
+
+    def _learned_skills(self, agent: AgentSpec) -> list[ToolSpec]:
+        """The goal's agent may call the project's crystallized tools as ordinary tools."""
+        if agent.name != self.agent.name:
+            return []
+        return [t for t in self.registry.tools.values()
+                if t.crystallized and t.name not in (agent.tools or ())]
 
     def builtin_tools_for(self, agent: AgentSpec, offered: frozenset[str]) -> list[str]:
         """The built-in tools of `offered` that `agent` may use, in a stable order."""
-        if agent.tools is None:
-            names = sorted(offered)
+        if agent.tools is None:  # every tool, but CreateAgent only for agents that list it
+            names = sorted(offered - {CREATE_AGENT})
         else:
             names = [t for t in agent.tools if canonical_tool_name(t) in offered]
         return [n for n in names if n not in agent.disallowed_tools]
@@ -158,7 +174,8 @@ class RunSession:
     def allowed_tools(self, agent: AgentSpec) -> set[str] | None:
         if agent.tools is None and not agent.disallowed_tools:
             return None
-        names = set(agent.tools) if agent.tools is not None else (
+        names = set(agent.tools) | {t.name for t in self._learned_skills(agent)} \
+            if agent.tools is not None else (
             {n for n in self.registry.tools} | {"Read", "Write", "Edit", "Glob", "Grep", "Bash",
                                                 "Agent", "WebFetch", "WebSearch", "TodoWrite",
                                                 *MEMORY_TOOLS}
@@ -178,6 +195,9 @@ class RunSession:
         canonical = canonical_tool_name(name)
         if canonical in CLAUDE_CODE_TOOLS and canonical not in IMPLEMENTED_TOOLS:
             return Decision(False, unimplemented_reason(name))
+        if name == CREATE_AGENT and CREATE_AGENT not in (agent.tools or ()):
+            return Decision(False, f"{name} refused: only an agent that lists CreateAgent in its "
+                                   "tools may create agents")
         if mcp_scope.is_mcp_tool(name):
             if mcp_scope.allows(agent, name, self.registry.mcp_servers):
                 return Decision(True)
@@ -360,6 +380,8 @@ class RunSession:
         decision = self.check(agent_name, tool, tool_input)
         if not decision.allowed:
             result = ToolResult(decision.reason, is_error=True)
+        elif tool == CREATE_AGENT:
+            result = self.create_agent(agent_name, tool_input)
         elif not in_thread:  # a replay: in place, with no event loop (asyncio not even imported)
             self.tool_started(call_id, agent_name, tool, tool_input)
             started = time.perf_counter()
@@ -418,3 +440,35 @@ class RunSession:
             result = ToolResult(result.output, result.is_error, result.exit_code,
                                 time.perf_counter() - started)
         return result
+
+    # ------------------------------------------------------------ agents that write agents
+
+    def create_agent(self, creator_name: str, tool_input: Any, *,
+                     how_to_delegate: str = HOW_TO_DELEGATE) -> ToolResult:
+        """CreateAgent, ungated (callers gate first): validate and write the spec, then make the
+        agent part of this run, so it can be delegated to on the next turn."""
+        import dataclasses
+
+        from llmunix.tools.create_agent import CreateAgentRefused, create_agent
+
+        started = time.perf_counter()
+        creator = self.agent_named(creator_name) or self.agent
+        try:
+            made = create_agent(
+                tool_input, project=self.project, agents=self.registry.agents,
+                tool_specs=set(self.registry.tools), creator=creator,
+                creator_tools=self.allowed_tools(creator), goal_agent=self.agent.name,
+                config=self.create_agent_config)
+        except CreateAgentRefused as exc:
+            return ToolResult(exc.message, is_error=True,
+                              duration_s=time.perf_counter() - started)
+        agents = {**self.registry.agents, made.spec.name: made.spec}
+        self.registry = dataclasses.replace(self.registry, agents=dict(sorted(agents.items())))
+        self._delegated.pop(made.spec.name, None)
+        self._created[made.spec.name] = made.spec
+        self.generation += 1
+        root = self.registry.workspace.root
+        shown = made.path.relative_to(root).as_posix() if made.path.is_relative_to(root) \
+            else str(made.path)
+        return ToolResult(made.report(shown, how_to_delegate),
+                          duration_s=time.perf_counter() - started)

@@ -184,7 +184,7 @@ def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
             continue
         trace_id = str(meta.get("trace_id") or path.stem)
         if trace_id in known or meta.get("status") != "success" or \
-                meta.get("mode") == "follower":
+                meta.get("mode") in ("follower", "crystallized"):
             continue
         try:
             trace, text = _read_short_term(path, meta)

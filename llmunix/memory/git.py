@@ -342,3 +342,26 @@ def tracked_files(root: Path, folder: str) -> set[str]:
         return set()
     out = repo.git.ls_tree("-r", "--name-only", "-z", "HEAD", "--", folder, env=_READ_ENV)
     return {p for p in out.split("\0") if p}
+
+
+def extract(root: Path, rev: str, paths: list[str], dest: Path) -> None:
+    """Write the files `paths` held at `rev` below `dest` (a scratch copy of the workspace as it
+    was then); paths git did not hold at `rev` are left out."""
+    import io
+    import tarfile
+
+    repo = open_repo(root)
+    try:
+        present = repo.git.ls_tree("--name-only", rev, "--", *paths, env=_READ_ENV).split()
+    except _git().GitCommandError as exc:
+        raise GitError(f"git cannot read {rev}: {_stderr(exc)}") from exc
+    dest.mkdir(parents=True, exist_ok=True)
+    if not present:
+        return
+    data = repo.git.archive("--format=tar", rev, "--", *present, env=_READ_ENV,
+                            stdout_as_string=False)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():  # git writes only files, folders and links it holds
+            if member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise GitError(f"refusing the unsafe path {member.name!r} in {rev}")
+        tar.extractall(dest)  # noqa: S202 - members checked above

@@ -23,6 +23,7 @@ from llmunix.trace.steps import NOT_REPLAYED, ReplayStep, replay_steps  # noqa: 
 # Results compared exactly (after normalization). Other tools are checked for success only:
 # Write/Edit report in implementation-specific words, Bash output may legitimately vary.
 COMPARED = frozenset({"Read", "Glob", "Grep"})
+_SPEC_HASH = re.compile(r"\(spec ([0-9a-f]{12})\)")  # in CreateAgent's result
 _GUTTER = re.compile(r"^\s*\d+(?:\t|→)", re.M)
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
 
@@ -76,6 +77,12 @@ def check_step(step: ReplayStep, result: ToolResult, workspace: Path, *,
     if result.is_error and not step.expected_error:
         first = (result.output.strip().splitlines() or ["(no output)"])[0]
         return f"it failed where the recorded call succeeded: {first}"
+    if step.tool == "CreateAgent" and not step.expected_error:
+        want, got = _SPEC_HASH.search(step.expected), _SPEC_HASH.search(result.output)
+        if want and (not got or got.group(1) != want.group(1)):
+            return (f"it wrote agent spec {got.group(1) if got else '(none)'}, the recorded run "
+                    f"wrote {want.group(1)}")
+        return None
     if step.tool in COMPARED or deterministic:
         want = _normalize(step.tool, step.expected, workspace)
         got = _normalize(step.tool, result.output, workspace)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from llmunix import __version__
 from llmunix.errors import (
@@ -66,6 +67,7 @@ class RunRequest:
     meta: dict = field(default_factory=dict)  # extra trace frontmatter (decision, source...)
     registry: Registry | None = None  # specs as they are now (the shell's live registry)
     live_registry: Callable[[], Registry] | None = None  # read again at each delegation
+    crystal: Any = None  # crystallized mode: the tool (crystallize.match.CrystalMatch)
 
 
 @dataclass
@@ -166,6 +168,10 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
             + (f": {broken[0]}" if broken else ""),
             hint="see `llmunix agents list --project " + project.name + "` and `llmunix boot`",
         )
+    if request.mode == "crystallized":
+        from llmunix.runtimes.crystallized import CrystallizedRuntime
+
+        return registry, agent, CrystallizedRuntime(request.crystal.name, request.crystal.args)
     if request.mode == "follower":
         from llmunix.memory.replay import load_source
         from llmunix.runtimes.replay import ReplayRuntime
@@ -243,6 +249,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         sandbox=sandbox,
         memory=AgentMemory(ws, project, ws.config.memory.core_tokens,
                            exclude=relative_path(trace_path, ws.root)),
+        create_agent=ws.config.create_agent,
     )
     emit(RunStarted(trace_id, goal_shown, project.name, agent.name, runtime.name,
                     runtime.model, request.mode, str(trace_path), str(project.workspace_dir),
@@ -285,6 +292,11 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
                          session.input_tokens, session.output_tokens, session.cost_usd, duration,
                          model=session.model)
     _record_follower_use(request, outcome)
+    if request.crystal is not None:
+        from llmunix.run.crystallized import record_use
+
+        with contextlib.suppress(LlmunixError):  # memory upkeep never fails a finished run
+            record_use(request, outcome.status)
     if ws.config.memory.commit:
         outcome.commit = commit_run(ws, project, outcome, replace(request, goal=goal_shown),
                                     runtime.name)
@@ -355,6 +367,17 @@ def run(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> Ru
     from llmunix.run.modes import choose_mode, worked_example
     from llmunix.trace.events import ModeChosen
 
+    if request.mode in ("auto", "crystallized") and request.source is None:
+        from llmunix.run.crystallized import run_crystallized
+
+        outcome = run_crystallized(ws, request, emit, run_goal)
+        if outcome is not None and (outcome.status != "error" or request.mode != "auto"):
+            return outcome
+        if outcome is not None:
+            emit(ModeChosen("auto", 0.0, outcome.trace_id,
+                            f"crystallized tool failed ({outcome.reason.splitlines()[0]}); "
+                            "choosing again from the learned traces"))
+            request = replace(request, meta={**request.meta, "fallback_from": outcome.trace_id})
     if request.mode not in ("auto", "follower") or request.source is not None:
         return _run_recorded_use(ws, request, emit)
     project = ws.ensure_project(request.project or ws.config.run.project)

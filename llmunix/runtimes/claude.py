@@ -23,7 +23,9 @@ from llmunix.memory.agent_tools import NAMES
 from llmunix.memory.agent_tools import definition as memory_definition
 from llmunix.policy.gate import Decision
 from llmunix.runtimes import claude_mcp
+from llmunix.runtimes import claude_served as served
 from llmunix.runtimes.base import Runtime
+from llmunix.specs.models import canonical_tool_name
 
 MEMORY_TOOLS = frozenset(NAMES)
 # The Claude Code built-ins llmunix lets agents use. Tool specs join them as mcp__llmunix__*.
@@ -102,18 +104,20 @@ class ClaudeRuntime(Runtime):
 
     # ------------------------------------------------------------ options
 
-    def _tools_for(self, session: RunSession, agent) -> list[str]:
+    def _tools_for(self, session: RunSession, agent, *, main: bool = False) -> list[str]:
         names = session.builtin_tools_for(agent, OFFERED)
+        if not main:  # sub-agents do not delegate further
+            names = [n for n in names if canonical_tool_name(n) != "Agent"]
         names += [MCP_PREFIX + t.name for t in session.tool_specs_for(agent)]
         # llmunix's own memory tools, served in-process like tool specs
         names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, MEMORY_TOOLS)]
         names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, SANDBOXED)]
         names += claude_mcp.tool_names(session, agent)  # the agent's MCP servers' tools
-        return names
+        return names + served.served_names(agent, main=main)
 
     def _options(self, session: RunSession, sdk) -> Any:
         agent = session.agent
-        tools = self._tools_for(session, agent)
+        tools = self._tools_for(session, agent, main=True)
         can_delegate = "Agent" in tools
         agents = {}
         if can_delegate:
@@ -127,18 +131,8 @@ class ClaudeRuntime(Runtime):
         used_specs = {t.name: t for t in session.tool_specs_for(agent)}
         for sub in agents:
             used_specs.update({t.name: t for t in session.tool_specs_for(session.subagents()[sub])})
-        named = {n.removeprefix(MCP_PREFIX) for n in tools}
-        named.update(n.removeprefix(MCP_PREFIX) for d in agents.values() for n in d.tools or ())
-        memory = sorted(named & MEMORY_TOOLS)
-        sandboxed = sorted(named & SANDBOXED)
-        mcp = {}
-        if used_specs or memory or sandboxed:
-            mcp["llmunix"] = sdk.create_sdk_mcp_server(
-                "llmunix", "1.0", tools=[self._mcp_tool(session, spec, sdk)
-                                         for spec in used_specs.values()]
-                + [self._memory_tool(session, name, sdk) for name in memory]
-                + [self._sandboxed_tool(session, name, sdk) for name in sandboxed]
-            )
+        names = set(tools).union(*(d.tools or () for d in agents.values()))
+        mcp = self._llmunix_server(session, used_specs.values(), sorted(names), sdk)
         self._mcp_servers = claude_mcp.servers(
             session, [agent, *(session.subagents()[n] for n in agents)])
         mcp.update(claude_mcp.sdk_config(session, self._mcp_servers))
@@ -163,11 +157,30 @@ class ClaudeRuntime(Runtime):
             include_partial_messages=True,
         )
 
-    def _gate(self, session: RunSession):
+    def _llmunix_server(self, session: RunSession, specs, names: list[str], sdk) -> dict:
+        """The in-process MCP server: tool specs, and the tools llmunix serves itself."""
+        tools = [self._mcp_tool(session, spec, sdk) for spec in specs]
+        named = {n.removeprefix(MCP_PREFIX) for n in names}
+        tools += [self._memory_tool(session, name, sdk) for name in sorted(named & MEMORY_TOOLS)]
+        tools += [self._sandboxed_tool(session, name, sdk) for name in sorted(named & SANDBOXED)]
+        tools += served.mcp_tools(self, session, sdk, names)
+        return {"llmunix": sdk.create_sdk_mcp_server("llmunix", "1.0", tools=tools)} \
+            if tools else {}
+
+    def _gate(self, session: RunSession, agent_name: str | None = None):
+        native = {n for n in session.subagents()}  # the sub-agents the CLI was given
+
         async def pre_tool_use(input_data: dict, tool_use_id: str | None, context: Any) -> dict:
-            agent = input_data.get("agent_type") or session.agent.name
-            tool = input_data.get("tool_name", "")
-            decision = session.check(agent, tool, input_data.get("tool_input", {}))
+            agent = agent_name or input_data.get("agent_type") or session.agent.name
+            tool, tool_input = input_data.get("tool_name", ""), input_data.get("tool_input", {})
+            decision = session.check(agent, tool, tool_input)
+            target = tool_input.get("subagent_type") if isinstance(tool_input, dict) else None
+            if decision.allowed and tool in ("Agent", "Task") and target not in native \
+                    and target in session.subagents():
+                decision = Decision(False, f"{tool} refused: {target} was created during this "
+                                           f"run; {served.HOW_TO_DELEGATE}")
+            self.callers.note(tool, tool_input, agent, tool_use_id or "")
+            self._callers[tool] = agent  # whose sandbox settings a tool handler uses
             self._decisions[tool_use_id or ""] = decision
             self._callers[tool] = agent  # whose sandbox settings a tool handler uses
             out = {"hookEventName": "PreToolUse",
@@ -236,6 +249,7 @@ class ClaudeRuntime(Runtime):
         self._decisions: dict[str, Any] = {}
         self._callers: dict[str, str] = {}
         self._seen_messages: set[str] = set()
+        self.callers = served.Callers()
         with cli_config_dir() as config_dir:
             self._cli_env = {"CLAUDE_CONFIG_DIR": str(config_dir)}
             return await self._run(session, sdk)
@@ -269,6 +283,24 @@ class ClaudeRuntime(Runtime):
             raise LlmunixError(f"the Claude Code CLI failed: {exc}") from exc
         return stream.result
 
+    async def run_nested(self, session: RunSession, sub, prompt: str, sdk) -> str:
+        """Run `sub` on `prompt` in a query of its own (an agent the CLI was not given at the
+        start): its prompt, tools and tool specs, gated under its name, recorded in the trace."""
+        tools = self._tools_for(session, sub)
+        hook = sdk.HookMatcher(matcher=None, hooks=[self._gate(session, sub.name)])
+        options = sdk.ClaudeAgentOptions(
+            system_prompt=session.system_prompt(sub), tools=tools, allowed_tools=tools,
+            mcp_servers=self._llmunix_server(session, session.tool_specs_for(sub), tools, sdk),
+            hooks={"PreToolUse": [hook]}, permission_mode="acceptEdits", setting_sources=[],
+            cwd=str(session.workspace_dir), model=sub.model or self._model or None,
+            max_turns=sub.settings.max_turns,
+            env={"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1", **self._cli_env},
+        )
+        stream = _Stream(self, session, sdk, agent=sub.name, nested=True)
+        async for message in sdk.query(prompt=prompt, options=options):
+            stream.handle(message)
+        return stream.result
+
     def _count_turn(self, session: RunSession, message: Any) -> None:
         # The CLI emits one AssistantMessage per content block; usage belongs to the response,
         # which the main agent's stream events may already have counted.
@@ -290,10 +322,13 @@ class _Stream:
     """Turns the CLI's message stream into session steps: text, tool calls (matched with their
     results by id, with the hook's policy decision), and sub-agent starts and ends."""
 
-    def __init__(self, runtime: ClaudeRuntime, session: RunSession, sdk: Any) -> None:
+    def __init__(self, runtime: ClaudeRuntime, session: RunSession, sdk: Any, *,
+                 agent: str | None = None, nested: bool = False) -> None:
         self.runtime = runtime
         self.session = session
         self.sdk = sdk
+        self.agent = agent or session.agent.name  # whose stream this is
+        self.nested = nested  # a created agent's own query (run_nested)
         self.pending: dict[str, tuple[str, str, dict, float]] = {}  # id -> agent, tool, input, t0
         self.delegations: dict[str, str] = {}  # Agent tool_use id -> sub-agent name
         self.started: set[str] = set()  # delegations whose sub-agent has begun
@@ -362,7 +397,7 @@ class _Stream:
 
     def _assistant(self, message: Any) -> None:
         parent_id = message.parent_tool_use_id or ""
-        agent = self.delegations.get(parent_id, self.session.agent.name)
+        agent = self.delegations.get(parent_id, self.agent)
         if parent_id in self.delegations and parent_id not in self.started:
             self._start_subagent(parent_id)
         self.runtime._count_turn(self.session, message)
@@ -384,12 +419,17 @@ class _Stream:
                 return sum(int(m.get(model_key) or 0) for m in per_model)
             return int(usage.get(usage_key) or 0)
 
+        if self.nested:  # its usage was counted turn by turn; totals are the main query's
+            return self._finish(message)
         self.session.report_totals(
             cost_usd=message.total_cost_usd,
             input_tokens=total("inputTokens", "input_tokens"),
             output_tokens=total("outputTokens", "output_tokens"),
             cache_read_tokens=total("cacheReadInputTokens", "cache_read_input_tokens"),
         )
+        self._finish(message)
+
+    def _finish(self, message: Any) -> None:
         if message.is_error:
             detail = message.result or ", ".join(message.errors or []) or message.subtype
             raise LlmunixError(f"the Claude runtime reported an error: {detail}")
@@ -398,7 +438,7 @@ class _Stream:
     def _start_subagent(self, call_id: str) -> None:
         self.started.add(call_id)
         parent, _tool, tool_input, _ = self.pending.get(
-            call_id, (self.session.agent.name, "", {}, 0.0))
+            call_id, (self.agent, "", {}, 0.0))
         self.session.subagent_started(self.delegations[call_id], parent, call_id,
                                       str(tool_input.get("prompt", "")))
 
@@ -433,13 +473,15 @@ class _Stream:
         if call_id in self.delegations and (decision is None or decision.allowed):
             if call_id not in self.started:
                 self._start_subagent(call_id)
-            parent = self.pending.pop(call_id, (self.session.agent.name,))[0]
+            parent = self.pending.pop(call_id, (self.agent,))[0]
             self.session.subagent_finished(self.delegations[call_id], parent, call_id, output)
             return
         call = self.pending.pop(call_id, None)
         if call is None:
             return
         agent, tool, tool_input, t0 = call
+        if tool == served.SERVED_DELEGATE and (decision is None or decision.allowed):
+            return  # recorded by llmunix's own delegation: sub-agent start, its steps, end
         if decision is None:  # the CLI refused it before asking the hook: say why in our terms
             decision = self.session.check(agent, tool, tool_input)
         self.session.tool_called(

@@ -12,17 +12,19 @@ from typing import Any, Protocol
 
 from llmunix.context.loop import LoopContext
 from llmunix.errors import LimitReached, LlmunixError, ToolError
-from llmunix.kernel.session import RunSession
+from llmunix.kernel.session import CREATE_AGENT, RunSession
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import openai_definitions
 from llmunix.policy.gate import Decision
 from llmunix.runtimes import mcp_tools, text_protocol
 from llmunix.specs.models import AgentSpec, ToolSpec, canonical_tool_name, is_builtin_tool
+from llmunix.tools.create_agent import SCHEMA as CREATE_SCHEMA
 from llmunix.tools.result import ToolResult
 from llmunix.workspace.config import OpenAIConfig
 
 # The built-ins llmunix runs itself on this runtime (Agent is the delegation tool below).
-OFFERED = frozenset({"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent", *MEMORY_TOOLS})
+OFFERED = frozenset({"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent", CREATE_AGENT,
+                     *MEMORY_TOOLS})
 
 EMPTY_REPLY = ("Your last reply was empty. Continue with the task: call a tool, or, if the task "
                "is done, reply with your final answer as text.")
@@ -95,14 +97,26 @@ class _AgentLoop:
 
     def __init__(self, runtime: Connection, session: RunSession, agent: AgentSpec, *,
                  main: bool) -> None:
-        from llmunix.tools.builtin import openai_tools
-
         self.rt = runtime
         self.session = session
         self.agent = agent
         self.main = main
         self.model = runtime.model_for(agent, main)
         self.text_mode = runtime.uses_text_protocol(self.model)
+        self._build_tools()
+        self.messages: list[dict] = []
+        self.turns = 0
+        self.strikes = 0  # unusable replies in a row
+        self.last_call: tuple[str, str] | None = None
+        self.repeats = 0
+        self.cost_at_start = session.cost_usd
+
+    def _build_tools(self) -> None:
+        """The tools offered; built again when CreateAgent adds an agent to the run."""
+        from llmunix.tools.builtin import openai_tools
+
+        session, agent = self.session, self.agent
+        self.generation = session.generation
         builtins = [canonical_tool_name(n)
                     for n in session.builtin_tools_for(agent, OFFERED)]
         self.specs: dict[str, ToolSpec] = {
@@ -110,22 +124,20 @@ class _AgentLoop:
             if s.name not in agent.disallowed_tools
         }
         # Sub-agents do not delegate further (as in Claude Code): no recursion to bound.
-        self.subagents = session.subagents() if main and "Agent" in builtins else {}
+        self.subagents = session.subagents() if self.main and "Agent" in builtins else {}
         self.tools = openai_tools(builtins) + openai_definitions(builtins)
+        if CREATE_AGENT in builtins:
+            self.tools.append(_function(CREATE_AGENT, CREATE_SCHEMA["description"],
+                                        {k: v for k, v in CREATE_SCHEMA.items()
+                                         if k != "description"}))
         self.tools += [_function(s.name, s.description, s.input_schema)
                        for s in self.specs.values()]
-        self.mcp = mcp_tools.tools_for(getattr(runtime, "mcp", None), session, agent)
+        self.mcp = mcp_tools.tools_for(getattr(self.rt, "mcp", None), session, agent)
         self.tools += [_function(t.full_name, t.description, t.input_schema)
                        for t in self.mcp.values()]
         if self.subagents:
             self.tools.append(self._agent_tool())
         self.offered = {t["function"]["name"] for t in self.tools}
-        self.messages: list[dict] = []
-        self.turns = 0
-        self.strikes = 0  # unusable replies in a row
-        self.last_call: tuple[str, str] | None = None
-        self.repeats = 0
-        self.cost_at_start = session.cost_usd
 
     def _agent_tool(self) -> dict:
         names = sorted(self.subagents)
@@ -157,11 +169,17 @@ class _AgentLoop:
             system = f"{system}\n\n{text_protocol.instructions(self.tools)}"
         self.messages = [{"role": "system", "content": system},
                          {"role": "user", "content": prompt}]
-        tools = None if self.text_mode else self.tools
         context = await LoopContext.attach(self)  # the window, paged like RAM (context/)
         while True:
             self._check_own_limits()
             self.session.check_limits()
+            if self.generation != self.session.generation:  # an agent was created: offer it
+                self._build_tools()
+                if self.text_mode and self.tools:
+                    self.messages[0]["content"] = (
+                        f"{self.session.system_prompt(self.agent)}\n\n"
+                        f"{text_protocol.instructions(self.tools)}")
+            tools = None if self.text_mode else self.tools
             if context is not None:
                 await context.before_request()
             # Streamed text is shown live, except the text protocol's (its calls are markup).

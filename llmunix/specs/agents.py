@@ -17,7 +17,7 @@ from llmunix.specs.claude_code import (
 )
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.dialects import with_bold_fields
-from llmunix.specs.document import read_document
+from llmunix.specs.document import Document, read_document
 from llmunix.specs.keytypes import AGENT_TYPES
 from llmunix.specs.mcp_servers import parse_agent_servers
 from llmunix.specs.models import AGENT_KEYS, AGENT_NAME_RE, AgentSpec, LlmunixSettings
@@ -37,6 +37,10 @@ def load_agent(path: Path, scope: str) -> tuple[AgentSpec | None, list[Diagnosti
         return _AgentReader(fields, scope, bold=True).read()
     return _AgentReader(doc, scope).read()
 
+
+def parse_agent(doc: Document, scope: str) -> tuple[AgentSpec | None, list[Diagnostic]]:
+    """An agent from a document already read (CreateAgent checks a spec before writing it)."""
+    return _AgentReader(doc, scope).read()
 
 
 class _AgentReader(_Reader):

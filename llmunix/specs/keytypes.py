@@ -80,6 +80,7 @@ TOOL_TYPES = {
     "deterministic": "flag", "tool_name": "text", "component_type": "text",
     "version": "version", "status": "text", "claude_tools": "names", "category": "text",
     "mode": "names", "tags": "names", "author": "text", "license": "text", "metadata": "mapping",
+    "crystallized": "mapping",
 }
 
 

@@ -27,8 +27,9 @@ from llmunix.specs.claude_code import (
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # tools: OpenAI function names
 AGENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # Claude Code allows dots
 
-# llmunix's own built-ins join Claude Code's: memory and paging.
-LLMUNIX_TOOLS = frozenset({"MemorySearch", "MemoryWrite", "Recall"})
+# llmunix's own built-ins join Claude Code's: memory, paging, and CreateAgent (agent specs
+# written during a run).
+LLMUNIX_TOOLS = frozenset({"MemorySearch", "MemoryWrite", "Recall", "CreateAgent"})
 BUILTIN_TOOLS = CLAUDE_CODE_TOOLS | LLMUNIX_TOOLS
 CLAUDE_CODE_KEYS = HONOURED_AGENT_KEYS | frozenset(IGNORED_AGENT_KEYS)
 LLMUNIX_DIALECT_KEYS = frozenset(
@@ -44,8 +45,10 @@ TOOL_KEYS = frozenset(
         "name", "description", "input", "input_schema", "parameters", "command", "python",
         "timeout", "deterministic", "tool_name", "component_type", "version", "status",
         "claude_tools", "category", "mode", "tags", "author", "license", "metadata",
+        "crystallized",  # the record of a tool crystallized from learned traces
     }
 )
+CRYSTALLIZED_FOLDER = "crystallized"  # projects/<p>/tools/crystallized/: learned python tools
 SCHEMA_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 DEFAULT_TOOL_TIMEOUT_S = 60.0
 
@@ -105,6 +108,11 @@ class ToolSpec:
     path: Path
     scope: str = "system"
     content_hash: str = ""
+
+    @property
+    def crystallized(self) -> bool:
+        """Crystallized from learned traces (`llmunix memory crystallize`)."""
+        return self.path.parent.name == CRYSTALLIZED_FOLDER and self.scope.startswith("project:")
 
 
 def canonical_tool_name(name: str) -> str:

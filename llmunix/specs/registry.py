@@ -229,8 +229,8 @@ def boot(ws: Workspace) -> BootReport:
     projects: dict[str, Registry] = {}
     for proj in ws.projects():
         reg = Registry(ws, proj)
-        [p_agents], [p_tools] = _layers(project_scope_dirs(proj), load, reg.diagnostics)
-        reg.tools = _layer([base.tools, p_tools], "tool", reg.overrides)
+        [p_agents], p_tools = _layers(project_scope_dirs(proj), load, reg.diagnostics)
+        reg.tools = _layer([base.tools, *p_tools], "tool", reg.overrides)
         reg.agents = _check_tool_references(
             _layer([base_agents, p_agents], "agent", reg.overrides), reg.tools, reg.diagnostics
         )

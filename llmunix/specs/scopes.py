@@ -10,7 +10,7 @@ from pathlib import Path
 from llmunix.errors import SpecError
 from llmunix.specs.agents import load_agent
 from llmunix.specs.diagnostics import Diagnostic
-from llmunix.specs.models import AgentSpec, ToolSpec
+from llmunix.specs.models import CRYSTALLIZED_FOLDER, AgentSpec, ToolSpec
 from llmunix.specs.tools import load_tool
 from llmunix.workspace.layout import Project, Workspace
 
@@ -56,7 +56,10 @@ class ScopeDir:
 
 def project_scope_dirs(project: Project) -> list[ScopeDir]:
     scope = f"project:{project.name}"
+    # Crystallized tools (llmunix writes them) sit below the project's own: a hand-written
+    # tool of the same name wins.
     return [ScopeDir("agent", scope, project.agents_dir),
+            ScopeDir("tool", scope, project.tools_dir / CRYSTALLIZED_FOLDER),
             ScopeDir("tool", scope, project.tools_dir)]
 
 

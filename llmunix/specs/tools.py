@@ -14,7 +14,7 @@ from llmunix.errors import SpecError
 from llmunix.specs import safe_yaml
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.dialects import with_bold_fields
-from llmunix.specs.document import read_document
+from llmunix.specs.document import Document, read_document
 from llmunix.specs.keytypes import TOOL_TYPES
 from llmunix.specs.models import DEFAULT_TOOL_TIMEOUT_S, SCHEMA_TYPES, TOOL_KEYS, ToolSpec
 from llmunix.specs.reader import _Reader
@@ -32,6 +32,11 @@ def load_tool(path: Path, scope: str) -> tuple[ToolSpec | None, list[Diagnostic]
     except SpecError as exc:
         return None, [Diagnostic.from_error(exc)]
     return _ToolReader(with_bold_fields(doc) or doc, scope).read()
+
+
+def parse_tool(doc: Document, scope: str) -> tuple[ToolSpec | None, list[Diagnostic]]:
+    """A tool from a document already read (a crystallized tool is checked before it is kept)."""
+    return _ToolReader(doc, scope).read()
 
 
 def fenced_blocks(body: str) -> list[tuple[str, str, int]]:

@@ -136,6 +136,14 @@ class StateConfig(_Section):
     enabled: bool = True
 
 
+class CreateAgentConfig(_Section):
+    """What the CreateAgent tool may do during a run."""
+
+    extra_tools: list[str] = []  # tools a created agent may have beyond its creator's
+    allow_shadowing: bool = False  # may a created agent take a system or user agent's name
+    max_spec_bytes: int = Field(32_000, gt=0, le=1_000_000)
+
+
 class Config(_Section):
     run: RunConfig = RunConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -148,6 +156,7 @@ class Config(_Section):
     models: dict[str, ModelConfig] = {}
     context: ContextConfig = ContextConfig()
     state: StateConfig = StateConfig()
+    create_agent: CreateAgentConfig = CreateAgentConfig()
 
 
 def default_config_text() -> str:

@@ -1,0 +1,164 @@
+"""The Python a crystallized tool runs: the learned steps as straight-line code - file reads,
+writes and edits, shell commands, tool-spec calls - with constants inlined and parameters
+spliced in. No model and no replay engine: the tool is an ordinary python tool spec."""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any
+
+from llmunix.crystallize.generalize import Generalization, Number, Ref, Template
+
+FUNCTION = "crystallized"
+
+# What each reproducible built-in does in the generated code; read-only searches change
+# nothing, so they leave only a comment.
+READ_ONLY = frozenset({"Glob", "Grep", "LS", "TodoWrite", "NotebookRead"})
+
+HELPERS = '''\
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+_DONE = []
+
+
+class _Failed(Exception):
+    pass
+
+
+def _path(name):
+    root = Path.cwd().resolve()
+    target = (root / name).resolve()
+    if target != root and root not in target.parents:
+        raise _Failed(f"{name} is outside the workspace")
+    return target
+
+
+def _need(name):
+    if not _path(name).is_file():
+        raise _Failed(f"{name} does not exist (the learned runs read it)")
+
+
+def _write(name, text):
+    target = _path(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(text.encode("utf-8"))
+    _DONE.append(f"wrote {name}")
+
+
+def _edit(name, old, new, replace_all=False):
+    target = _path(name)
+    if old == "" and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(new.encode("utf-8"))
+        _DONE.append(f"created {name}")
+        return
+    with open(target, encoding="utf-8", newline="") as f:
+        text = f.read()
+    count = text.count(old)
+    if count == 0 or (count > 1 and not replace_all):
+        raise _Failed(f"{name}: the text to replace occurs {count} times, not once")
+    target.write_bytes(text.replace(old, new).encode("utf-8"))
+    _DONE.append(f"edited {name}")
+
+
+def _bash(command):
+    done = subprocess.run(["bash", "-c", command], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise _Failed(f"`{command}` exited with {done.returncode}: {done.stderr.strip()}")
+    _DONE.append(f"ran {command}")
+
+
+def _tool(name, args, digest):
+    from llmunix.crystallize.calls import call_tool_spec
+
+    problem = call_tool_spec(name, args, digest)
+    if problem:
+        raise _Failed(problem)
+    _DONE.append(f"called {name}")
+
+
+def _q(value):
+    return shlex.quote(value)
+
+
+def _stem(value):
+    head, _, name = value.rpartition("/")
+    if "." in name.strip("."):
+        name = name.rsplit(".", 1)[0]
+    return f"{head}/{name}" if head else name
+'''
+
+
+def identifier(name: str) -> str:
+    return f"{name}_" if keyword.iskeyword(name) or name.startswith("_") else name
+
+
+def _expr(value: Any, *, shell: bool = False) -> str:
+    if isinstance(value, Template):
+        pieces = []
+        for part in value.parts:
+            if isinstance(part, Ref):
+                ref = identifier(part.param)
+                ref = f"_stem({ref})" if part.stem else ref
+                pieces.append(f"_q({ref})" if shell else ref)
+            else:
+                pieces.append(repr(part))
+        return " + ".join(pieces) or "''"
+    if isinstance(value, Number):
+        return f"int({identifier(value.param)})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_expr(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_expr(v) for v in value) + "]"
+    return repr(value)
+
+
+def step_code(label: str, tool: str, args: dict[str, Any], digest: str | None) -> list[str]:
+    """The statements of one step (digest: the content hash of a tool spec it calls)."""
+    head = f"    # {label}"
+    if tool in READ_ONLY:
+        return [f"{head}: reads only, nothing to redo"]
+    if tool == "Read":
+        return [head, f"    _need({_expr(args['file_path'])})"]
+    if tool == "Write":
+        return [head, f"    _write({_expr(args['file_path'])}, {_expr(args['content'])})"]
+    if tool == "Edit":
+        flag = _expr(args.get("replace_all", False))
+        return [head, f"    _edit({_expr(args['file_path'])}, {_expr(args['old_string'])}, "
+                      f"{_expr(args['new_string'])}, {flag})"]
+    if tool == "MultiEdit":
+        lines = [head]
+        for edit in args.get("edits", []):
+            flag = _expr(edit.get("replace_all", False))
+            lines.append(f"    _edit({_expr(args['file_path'])}, {_expr(edit['old_string'])}, "
+                         f"{_expr(edit['new_string'])}, {flag})")
+        return lines
+    if tool == "Bash":
+        return [head, f"    _bash({_expr(args['command'], shell=True)})"]
+    assert digest is not None, tool
+    return [head, f"    _tool({tool!r}, {_expr(args)}, {digest!r})"]
+
+
+def render(gen: Generalization, steps: list[tuple[str, str, str | None]], doc: str) -> str:
+    """The ```python block: helpers, then `crystallized(<params>)` doing each step in order.
+    `steps`: (label, tool, spec digest) per step, aligned with gen.steps."""
+    params = [identifier(p.name) for p in gen.tool_params]
+    lines = [HELPERS, "", f"def {FUNCTION}({', '.join(params)}):", f"    {doc!r}"]
+    for p in params:
+        lines.append(f"    if not isinstance({p}, str) or not {p} or '\\n' in {p}:")
+        lines.append(f"        raise SystemExit('{p} must be one line of text')")
+    lines.append("    try:")
+    body = []
+    for (label, tool, digest), args in zip(steps, gen.steps, strict=True):
+        body += step_code(label, tool, args, digest)
+    lines += ["    " + line for line in body] or ["        pass"]
+    lines += [
+        "    except (_Failed, OSError) as exc:",
+        "        raise SystemExit(f'crystallized tool failed: {exc}') from None",
+        "    return '\\n'.join(_DONE) or 'nothing to change'",
+    ]
+    return "\n".join(lines) + "\n"
