@@ -67,7 +67,7 @@ class _Op:
     label: str
     tool: str
     input: dict[str, Any]
-    digest: str | None  # content hash of a tool spec it calls
+    spec: ToolSpec | None  # the tool spec it calls
 
 
 def crystallized_dir(project: Project) -> Path:
@@ -89,11 +89,15 @@ def operations(trace: LongTermTrace, tools: dict[str, ToolSpec]) -> list[_Op]:
                     "mcp__") else "it is a tool of an MCP server llmunix cannot call offline"
             elif spec.kind == "prompt":
                 why = "it is a prompt tool: a model follows its instructions"
+            elif spec.kind == "python" and spec.python_source is None:
+                why = (f"its code is the module {spec.python}, outside the spec, which a "
+                       "crystallized tool cannot take along")
         if why:
             raise Refused(f"{trace.trace_id}: {label} cannot be reproduced without a model: "
                           f"{why}", hint="only traces of file reads, writes, edits, shell "
                           "commands and command/python tool specs crystallize")
-        ops.append(_Op(label, step.tool, step.input, spec.content_hash if spec else None))
+        ops.append(_Op(label, step.tool, step.input,
+                       spec if step.tool not in EFFECT_TOOLS else None))
     if not any(op.tool != "Read" for op in ops):
         raise Refused(f"{trace.trace_id}: it changes nothing in the workspace, so there is "
                       "nothing to crystallize")
@@ -149,7 +153,7 @@ def render_spec(name: str, gen: Generalization, group: list[LongTermTrace],
     }
     lines = [f"# {name}", "", what, "", "Steps:"]
     lines += [f"- {op.label}" for op in ops]
-    code = codegen.render(gen, [(op.label, op.tool, op.digest) for op in ops], what)
+    code = codegen.render(gen, [(op.label, op.tool, op.spec) for op in ops], what)
     head = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{head}---\n" + "\n".join(lines) + f"\n\n```python\n{code}```\n"
 
@@ -240,7 +244,7 @@ def _crystallize_group(ws, project, group, ops, taken, checkout) -> Outcome:
     seed_ops = ops[group[0].trace_id]
     name = _name(gen, group[0] if len(group) == 1 else None, set())
     target = crystallized_dir(project) / f"{name}.md"
-    digests = {o.tool: o.digest for o in seed_ops if o.digest}
+    digests = {o.tool: o.spec.content_hash for o in seed_ops if o.spec}
     text = render_spec(name, gen, group, seed_ops, digests)
     outcome = Outcome(name, target.relative_to(ws.root).as_posix(),
                       [t.trace_id for t in group], gen.pattern.text(),

@@ -8,6 +8,7 @@ import keyword
 from typing import Any
 
 from llmunix.crystallize.generalize import Generalization, Number, Ref, Template
+from llmunix.specs.models import ToolSpec
 
 FUNCTION = "crystallized"
 
@@ -15,8 +16,9 @@ FUNCTION = "crystallized"
 # nothing, so they leave only a comment.
 READ_ONLY = frozenset({"Glob", "Grep", "LS", "TodoWrite", "NotebookRead"})
 
-HELPERS = '''\
+HELPERS = r'''import json
 import os
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -72,12 +74,31 @@ def _bash(command):
     _DONE.append(f"ran {command}")
 
 
-def _tool(name, args, digest):
-    from llmunix.crystallize.calls import call_tool_spec
+def _text(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value)
 
-    problem = call_tool_spec(name, args, digest)
-    if problem:
-        raise _Failed(problem)
+
+def _command(name, argv, args):
+    """A command tool spec, as llmunix runs it: each {arg} fills part of one argv item."""
+    filled = [re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                     lambda m: _text(args.get(m.group(1), "")), item) for item in argv]
+    env = dict(os.environ, **{"LLMUNIX_ARG_" + k.upper(): _text(v) for k, v in args.items()})
+    done = subprocess.run(filled, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env)
+    if done.returncode != 0:
+        raise _Failed(f"tool {name} exited with {done.returncode}: {done.stderr.strip()}")
+    _DONE.append(f"called {name}")
+
+
+def _python(name, source, function, args):
+    """A python tool spec whose function is in its own ```python block."""
+    namespace = {"__name__": "llmunix_tool"}
+    exec(compile(source, name, "exec"), namespace)
+    namespace[function](**args)
     _DONE.append(f"called {name}")
 
 
@@ -117,8 +138,9 @@ def _expr(value: Any, *, shell: bool = False) -> str:
     return repr(value)
 
 
-def step_code(label: str, tool: str, args: dict[str, Any], digest: str | None) -> list[str]:
-    """The statements of one step (digest: the content hash of a tool spec it calls)."""
+def step_code(label: str, tool: str, args: dict[str, Any], spec: ToolSpec | None) -> list[str]:
+    """The statements of one step (`spec`: the tool spec it calls, copied into the code: a
+    crystallized tool runs confined, where the workspace's specs are out of reach)."""
     head = f"    # {label}"
     if tool in READ_ONLY:
         return [f"{head}: reads only, nothing to redo"]
@@ -139,13 +161,24 @@ def step_code(label: str, tool: str, args: dict[str, Any], digest: str | None) -
         return lines
     if tool == "Bash":
         return [head, f"    _bash({_expr(args['command'], shell=True)})"]
-    assert digest is not None, tool
-    return [head, f"    _tool({tool!r}, {_expr(args)}, {digest!r})"]
+    assert spec is not None, tool
+    full = {**spec_defaults(spec), **args}
+    if spec.kind == "command":
+        argv = list(spec.command) if spec.command is not None else \
+            ["sh", "-c", spec.shell_script, spec.name]
+        return [head, f"    _command({tool!r}, {argv!r}, {_expr(full)})"]
+    return [head, f"    _python({tool!r}, {spec.python_source!r}, {spec.python!r}, "
+                  f"{_expr(full)})"]
 
 
-def render(gen: Generalization, steps: list[tuple[str, str, str | None]], doc: str) -> str:
+def spec_defaults(spec: ToolSpec) -> dict[str, Any]:
+    props = spec.input_schema.get("properties", {})
+    return {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
+
+
+def render(gen: Generalization, steps: list[tuple[str, str, ToolSpec | None]], doc: str) -> str:
     """The ```python block: helpers, then `crystallized(<params>)` doing each step in order.
-    `steps`: (label, tool, spec digest) per step, aligned with gen.steps."""
+    `steps`: (label, tool, the tool spec it calls) per step, aligned with gen.steps."""
     params = [identifier(p.name) for p in gen.tool_params]
     lines = [HELPERS, "", f"def {FUNCTION}({', '.join(params)}):", f"    {doc!r}"]
     for p in params:
@@ -153,8 +186,8 @@ def render(gen: Generalization, steps: list[tuple[str, str, str | None]], doc: s
         lines.append(f"        raise SystemExit('{p} must be one line of text')")
     lines.append("    try:")
     body = []
-    for (label, tool, digest), args in zip(steps, gen.steps, strict=True):
-        body += step_code(label, tool, args, digest)
+    for (label, tool, spec), args in zip(steps, gen.steps, strict=True):
+        body += step_code(label, tool, args, spec)
     lines += ["    " + line for line in body] or ["        pass"]
     lines += [
         "    except (_Failed, OSError) as exc:",

@@ -14,7 +14,9 @@ from pathlib import Path
 from llmunix.errors import LlmunixError
 from llmunix.memory import git as gitmem
 from llmunix.specs.document import parse_document
+from llmunix.specs.models import CRYSTALLIZED_FOLDER as FOLDER
 from llmunix.specs.tools import parse_tool
+from llmunix.tools.sandbox import Sandbox
 from llmunix.tools.spec_exec import run_tool_spec
 from llmunix.workspace.layout import Project, Workspace
 
@@ -39,6 +41,13 @@ def scratch_paths(ws: Workspace, project: Project) -> list[str]:
     """What the scratch copy holds: the project's workspace and what its tools need."""
     rel = [ws.config_path, ws.system_tools_dir, project.tools_dir, project.workspace_dir]
     return [p.relative_to(ws.root).as_posix() for p in rel]
+
+
+def scratch_sandbox(ws: Workspace, copy: Path, scratch_ws: Path) -> Sandbox:
+    """The sandbox a run would use (`[sandbox]`, `[policy] read_paths`), over the copy."""
+    conf = ws.config.sandbox
+    return Sandbox.create(scratch_ws, read_paths=[copy / p for p in ws.config.policy.read_paths],
+                          network=False, env=conf.env, mode=conf.mode, program=conf.program)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -88,13 +97,16 @@ def verify(ws: Workspace, project: Project, name: str, text: str, cases: list[Ca
             gitmem.extract(ws.root, commit.sha, [ws_rel], after)
             scratch_ws = before / ws_rel
             scratch_ws.mkdir(parents=True, exist_ok=True)
-            spec_path = before / ws_rel / ".." / "tools" / "crystallized" / f"{name}.md"
-            spec, problems = parse_tool(parse_document(text.encode(), spec_path.resolve()),
+            spec_path = before / project.tools_dir.relative_to(ws.root) / FOLDER / f"{name}.md"
+            spec_path.parent.mkdir(parents=True, exist_ok=True)
+            spec_path.write_text(text, encoding="utf-8")
+            spec, problems = parse_tool(parse_document(text.encode(), spec_path),
                                         f"project:{project.name}")
             if spec is None:
                 raise VerificationFailed("the generated tool spec does not load: "
                                          + "; ".join(p.message for p in problems))
-            result = run_tool_spec(spec, case.args, cwd=scratch_ws)
+            result = run_tool_spec(spec, case.args, cwd=scratch_ws,
+                                   sandbox=scratch_sandbox(ws, before, scratch_ws))
             if result.is_error:
                 first = (result.output.strip().splitlines() or ["(no output)"])[-1]
                 raise VerificationFailed(

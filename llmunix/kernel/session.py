@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmunix.errors import LimitReached, SandboxUnavailable
@@ -81,6 +82,7 @@ class RunSession:
         self._live_registry = live_registry
         self._delegated: dict[str, AgentSpec] = {}  # the spec version each delegation used
         self._created: dict[str, AgentSpec] = {}  # agents CreateAgent wrote during this run
+        self.written_specs: list[Path] = []  # their files, for the run's commit
         self.limits = limits
         self.policy = policy
         self.trace = trace
@@ -466,6 +468,8 @@ class RunSession:
         self.registry = dataclasses.replace(self.registry, agents=dict(sorted(agents.items())))
         self._delegated.pop(made.spec.name, None)
         self._created[made.spec.name] = made.spec
+        if made.path not in self.written_specs:
+            self.written_specs.append(made.path)
         self.generation += 1
         root = self.registry.workspace.root
         shown = made.path.relative_to(root).as_posix() if made.path.is_relative_to(root) \

@@ -84,6 +84,9 @@ class RunOutcome:
     duration_s: float
     commit: str | None = None
     model: str = ""
+    # Specs llmunix itself wrote for the run (CreateAgent, a crystallized tool's record): the
+    # only files under agents/ and tools/ its commit takes.
+    spec_files: list[Path] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -297,6 +300,8 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
 
         with contextlib.suppress(LlmunixError):  # memory upkeep never fails a finished run
             record_use(request, outcome.status)
+        outcome.spec_files.append(request.crystal.path)
+    outcome.spec_files += session.written_specs
     if ws.config.memory.commit:
         outcome.commit = commit_run(ws, project, outcome, replace(request, goal=goal_shown),
                                     runtime.name)
@@ -351,9 +356,10 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
     # Only this run's trace and the folders a run changes: a concurrent run's half-written trace
     # must not ride along in this commit.
     trace = Path(outcome.trace_path)
-    # Never the project's agents/ or tools/: a run cannot change its own rules.
+    # Never the project's agents/ or tools/: a run cannot change its own rules - but for the
+    # specs llmunix wrote through CreateAgent, the one sanctioned way.
     folders = [trace, trace.with_suffix(""), project.workspace_dir, project.output_dir,
-               project.long_term_dir, *kernel_files(ws, project)]
+               project.long_term_dir, *kernel_files(ws, project), *outcome.spec_files]
     paths = [p.relative_to(ws.root).as_posix() for p in folders if p.exists()]
     try:
         return gitmem.commit_paths(ws.root, message, paths, create=True, allow_empty=True)
