@@ -141,7 +141,9 @@ def test_secrets_reach_no_output(model, ws):
     """The goal, the model's text, tool inputs and results, in plain, JSON-escaped, URL-encoded
     and base64 forms, and a password in a URL: none of it in --json, the trace, its file name,
     the live view or the commit message."""
-    write_spec(ws.user_agents_dir, "sheller.md", agent_text("sheller", tools="Bash"))
+    write_spec(ws.user_agents_dir, "sheller.md", agent_text("sheller", tools="Bash, Write"))
+    (files(ws) / ".env").write_text(f"API_KEY={SECRET}\n")  # a key the user left there
+    (files(ws) / "plain.md").write_text("nothing secret\n")
     b64 = base64.b64encode(f"user:{TOKEN}".encode()).decode()
     model.enqueue(
         model.reply(f"I will use {TOKEN}.",
@@ -149,6 +151,7 @@ def test_secrets_reach_no_output(model, ws):
                                                    "echo 'tok-7f3a9c2e51%21'"}, id="c_echo")),
         model.reply(model.call("Bash", {"command": 'echo "db postgres://app:s3cr3t-pw@db/x"'},
                                id="c_url")),
+        model.call("Write", {"file_path": "deploy.md", "content": f"token: {TOKEN}\n"}),
         f"done with {TOKEN}",
     )
     env = {**model.env, "SERVICE_TOKEN": TOKEN}
@@ -167,6 +170,14 @@ def test_secrets_reach_no_output(model, ws):
         assert base64.b64encode(TOKEN.encode()).decode()[:12] not in text, where
         assert "s3cr3t-pw" not in text, where
     assert "[REDACTED]" in outputs["trace"] and "[REDACTED]" in log
+    # files holding a secret stay on disk, out of git, with a warning naming them
+    committed = subprocess.run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=ws.root,
+                               text=True, capture_output=True, check=True).stdout.split()
+    work = "projects/default/workspace"
+    assert f"{work}/plain.md" in committed and trace_path.name in " ".join(committed)
+    assert f"{work}/.env" not in committed and f"{work}/deploy.md" not in committed
+    assert (files(ws) / "deploy.md").read_text() == f"token: {TOKEN}\n"
+    assert sorted(events[-1]["extra"]["left_out"]) == [f"{work}/.env", f"{work}/deploy.md"]
     assert "postgres://app:[REDACTED]@db/x" in outputs["trace"]
 
 
@@ -202,3 +213,32 @@ def test_the_claude_cli_keeps_nothing_after_the_run(model, ws, tmp_path):
     leftovers = [p for p in model.home.rglob("*") if p.is_file() and SECRET in p.read_text(
         errors="replace")]
     assert leftovers == []
+
+
+def test_hard_links_lead_nowhere(model, ws, tmp_path):
+    """A hard link planted in the workspace is refused by every file tool (the CLI's own on the
+    claude runtime, through the gate), and the model cannot make one to a file outside."""
+    write_spec(ws.user_agents_dir, "linker.md",
+               agent_text("linker", tools="Read, Write, Edit, Grep, Bash"))
+    outside = tmp_path / "outside.txt"
+    outside.write_text("OUTSIDE-CANARY\n")
+    os.link(outside, files(ws) / "planted.txt")
+    model.enqueue(
+        model.call("Read", {"file_path": "planted.txt"}, id="c_read"),
+        model.call("Write", {"file_path": "planted.txt", "content": "pwned\n"}, id="c_write"),
+        model.call("Edit", {"file_path": "planted.txt", "old_string": "OUTSIDE",
+                            "new_string": "pwned"}, id="c_edit"),
+        model.call("Grep", {"pattern": "CANARY", "path": "planted.txt"}, id="c_grep"),
+        model.call("Bash", {"command": f"ln {outside} made.txt"}, id="c_ln"),
+        "done",
+    )
+    result = model.run(ws, "use the link", "--agent", "linker")
+    assert result.returncode == 0, result.stderr
+    assert outside.read_text() == "OUTSIDE-CANARY\n" and outside.stat().st_nlink == 2
+    steps = {s.fields["call_id"]: s for s in only_trace(ws).tool_steps()}
+    for call in ("c_read", "c_write", "c_edit", "c_grep"):
+        assert steps[call].fields["decision"] == "denied", call
+        assert "has 2 hard links" in steps[call].fields["reason"], call
+        assert "CANARY" not in model.fed_back(call).text
+    assert not (files(ws) / "made.txt").exists()
+    assert "No such file or directory" in model.fed_back("c_ln").text

@@ -169,6 +169,8 @@ class PlainView:
         self._write(f"  {e.turns} turns · {e.input_tokens:,} in / {e.output_tokens:,} out tokens "
                     f"· ${e.cost_usd:.4f} · {e.duration_s:.1f}s")
         self._write(f"  trace {e.trace_path}")
+        for path in e.extra.get("left_out") or ():
+            self._write(f"  warning: {path} holds a secret; it was left out of the commit")
 
 
 class _Region:
@@ -372,6 +374,9 @@ class LiveView:
         tail = Text("  trace ", style="dim")
         tail.append(e.trace_path)
         self._print(tail)
+        for path in e.extra.get("left_out") or ():
+            self._print(Text(f"  warning: {path} holds a secret; it was left out of the commit",
+                             style="yellow"))
 
 
 def is_live_terminal(stream: TextIO) -> bool:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote
 
 from llmunix.workspace.config import secret_name
@@ -76,6 +77,7 @@ class Redactor:
         for secret in self.secrets:
             forms |= _forms(secret)
         ordered = sorted(forms, key=len, reverse=True)
+        self._forms = tuple(ordered)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     @classmethod
@@ -99,6 +101,29 @@ class Redactor:
         if isinstance(data, bytes):
             data = data.decode("utf-8", "replace")
         return self._pattern.search(data) is not None
+
+    def files_holding_secrets(self, root: Path, names: Iterable[str]) -> list[str]:
+        """Those of `names` (files relative to `root`) whose content holds a secret in any of
+        its forms: what must not be committed. Read in blocks, so a big file costs no memory."""
+        if self._pattern is None:
+            return []
+        overlap = max(len(f) for f in self._forms)
+        found = []
+        for name in names:
+            path = root / name
+            if path.is_symlink() or not path.is_file():
+                continue  # git records a link's target path, not what it points to
+            try:
+                with open(path, "rb") as f:
+                    tail = b""
+                    while block := f.read(1 << 20):
+                        if self.contains_secret(tail + block):
+                            found.append(name)
+                            break
+                        tail = block[-overlap * 4:]
+            except OSError:
+                continue
+        return found
 
     def value(self, obj):
         """Redact every string inside a JSON-like value (dicts, lists, strings)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,13 +73,15 @@ def workspace_lock(root: Path) -> Iterator[None]:
 
 
 def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
-                 create: bool = False, allow_empty: bool = False) -> str | None:
+                 create: bool = False, allow_empty: bool = False,
+                 exclude: Sequence[str] = ()) -> str | None:
     """Stage `paths` (all changes when None) and commit them - only them: changes staged
     elsewhere stay staged. Returns the sha, or None if nothing changed (unless `allow_empty`:
     then a commit is made anyway, so a run whose files another process already committed still
     gets its own commit). Commits from concurrent processes are serialized by a lock file in
     the workspace. The git command line does the work: GitPython's index code is pure Python
-    and takes over a second per commit once a workspace tracks ~10,000 files."""
+    and takes over a second per commit once a workspace tracks ~10,000 files. `exclude`: files
+    under `paths` left out (neither staged nor committed)."""
     with workspace_lock(root):
         repo = open_repo(root, create=create)
         try:
@@ -92,9 +94,10 @@ def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
                 wanted = [p for p in paths if _has_files(root / p)]
                 missing = [p for p in paths if not (root / p).exists()]
                 wanted += _known(repo, missing) if missing else []
+                left_out = [f":(exclude){p}" for p in exclude] if wanted else []
                 if wanted:
-                    _retry(repo.git.add, "--all", "--", *wanted)
-                spec = ["--", *wanted] if wanted else []
+                    _retry(repo.git.add, "--all", "--", *wanted, *left_out)
+                spec = ["--", *wanted, *left_out] if wanted else []
                 if not spec:
                     if not allow_empty:
                         return None
@@ -123,6 +126,22 @@ def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
             return repo.head.commit.hexsha  # read from .git, no subprocess
         except _git().GitCommandError as exc:
             raise GitError(f"git failed: {_stderr(exc)}") from exc
+
+
+def pending_files(root: Path, paths: list[str]) -> list[str]:
+    """Files under `paths` (relative to `root`) a commit of them would record: new or changed,
+    not deleted. All files there when `root` is no repository yet."""
+    git = _git()
+    try:
+        repo = git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        files = [p for p in paths if (root / p).is_file()]
+        files += [Path(dirpath, name).relative_to(root).as_posix()
+                  for p in paths for dirpath, _dirs, names in os.walk(root / p) for name in names]
+        return files
+    out = repo.git.status("--porcelain", "-z", "--untracked-files=all", "--no-renames",
+                          "--ignored=no", "--", *paths, env=_READ_ENV)
+    return [entry[3:] for entry in out.split("\0") if len(entry) > 3 and "D" not in entry[:2]]
 
 
 def _has_files(path: Path) -> bool:

@@ -11,6 +11,7 @@ model may emit by mistake, and they err on the side of refusing when a command i
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,23 @@ class Decision:
 _ALLOW = Decision(True)
 
 
+def refuse_hard_link(path: str, real: str, links: int | None = None) -> None:
+    """A regular file with more than one name may have one outside the workspace (a hard link
+    `realpath` cannot see): it is neither read nor written."""
+    if links is None:
+        try:
+            st = os.stat(real)
+        except OSError:
+            return
+        if not stat.S_ISREG(st.st_mode):
+            return
+        links = st.st_nlink
+    if links > 1:
+        raise PolicyDenied(
+            f"{path} has {links} hard links: another name of the same file may be outside the "
+            "workspace, so llmunix neither reads nor writes it (copy it to a new file to use it)")
+
+
 class Policy:
     """Decides whether a tool call may run: tool scoping, workspace sandbox, shell deny list."""
 
@@ -153,6 +171,7 @@ class Policy:
             raise PolicyDenied(f"invalid path {path!r}: {exc}") from exc
         prefixes = self._write_prefixes if write else self._read_prefixes
         if any(real == p.rstrip(os.sep) or real.startswith(p) for p in prefixes):
+            refuse_hard_link(path, real)
             return Path(real)
         where = f"the workspace {self._ws}"
         if not write and self.read_roots:

@@ -87,6 +87,7 @@ class RunOutcome:
     # Specs llmunix itself wrote for the run (CreateAgent, a crystallized tool's record): the
     # only files under agents/ and tools/ its commit takes.
     spec_files: list[Path] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # files not committed: they hold a secret
 
     @property
     def exit_code(self) -> int:
@@ -304,10 +305,12 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     outcome.spec_files += session.written_specs
     if ws.config.memory.commit:
         outcome.commit = commit_run(ws, project, outcome, replace(request, goal=goal_shown),
-                                    runtime.name)
+                                    runtime.name, redact=redact)
+    extra = {"commit": outcome.commit,
+             **({"left_out": outcome.left_out} if outcome.left_out else {})}
     emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
                      session.input_tokens, session.output_tokens, round(session.cost_usd, 6),
-                     str(trace_path), {"commit": outcome.commit}, session.cache_read_tokens))
+                     str(trace_path), extra, session.cache_read_tokens))
     _auto_consolidate(ws, project)
     return outcome
 
@@ -341,7 +344,7 @@ def _warm_git() -> None:
 
 
 def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
-               runtime: str) -> str | None:
+               runtime: str, *, redact: Redactor | None = None) -> str | None:
     """One commit per run: its trace and whatever it changed in the project."""
     from llmunix.memory import git as gitmem
 
@@ -362,7 +365,11 @@ def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
                project.long_term_dir, *kernel_files(ws, project), *outcome.spec_files]
     paths = [p.relative_to(ws.root).as_posix() for p in folders if p.exists()]
     try:
-        return gitmem.commit_paths(ws.root, message, paths, create=True, allow_empty=True)
+        if redact is not None:  # a file holding a secret stays out of git (kernel/redact.py)
+            outcome.left_out = redact.files_holding_secrets(
+                ws.root, gitmem.pending_files(ws.root, paths))
+        return gitmem.commit_paths(ws.root, message, paths, create=True, allow_empty=True,
+                                   exclude=outcome.left_out)
     except LlmunixError:
         return None  # memory versioning must never lose a finished run; the trace is on disk
 

@@ -14,9 +14,12 @@ same, and --die-with-parent covers llmunix itself dying.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -125,15 +128,14 @@ class Sandbox:
                 args += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
-        args += ["--perms", "0755", "--dir", "/etc"]
-        for name in _ETC:
-            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--ro-bind", _etc_copy(), "/etc"]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
                  "--perms", "0700", "--dir", HOME]
         mounts: dict[str, bool] = {}  # path -> writable
         for path in (*_python_dirs(), *self.read_paths, *map(Path, read_only)):
             real = os.path.realpath(path)
-            if os.path.exists(real) and not _under_system(real):
+            if os.path.exists(real) and not _under_system(real) and not any(
+                    real.startswith(m + "/") for m in mounts):
                 mounts.setdefault(real, False)
         mounts[str(self.workspace)] = True
         # Shorter paths first, so a deeper mount lands on top of the one that holds it.
@@ -141,6 +143,33 @@ class Sandbox:
             args += ["--bind" if writable else "--ro-bind", path, path]
         args += ["--chdir", str(cwd)]
         return args
+
+
+_etc_lock = threading.Lock()
+_etc_dir: list[str] = []
+
+
+def _etc_copy() -> str:
+    """A folder holding copies of the /etc files a program needs, made once per process and
+    mounted as the sandbox's /etc: one mount instead of one per file (~5 ms a call)."""
+    with _etc_lock:
+        if _etc_dir:
+            return _etc_dir[0]
+        folder = tempfile.mkdtemp(prefix="llmunix-etc-")
+        atexit.register(shutil.rmtree, folder, True)
+        for name in _ETC:
+            source, target = f"/etc/{name}", os.path.join(folder, name)
+            try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                if os.path.isdir(source):
+                    shutil.copytree(source, target, symlinks=True)
+                elif os.path.exists(source):
+                    shutil.copy2(source, target)  # a symlink's target, e.g. resolv.conf
+            except OSError:
+                continue  # unreadable: the sandbox does without it
+        os.chmod(folder, 0o755)
+        _etc_dir.append(folder)
+        return folder
 
 
 def _under_system(path: str) -> bool:

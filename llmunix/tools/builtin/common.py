@@ -3,9 +3,14 @@ checks through the policy."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+import uuid
 from pathlib import Path
 
-from llmunix.policy.gate import Policy
+from llmunix.errors import PolicyDenied
+from llmunix.policy.gate import Policy, refuse_hard_link
 
 MAX_OUTPUT_CHARS = 30_000  # Bash, Glob and Grep output
 MAX_READ_CHARS = 100_000  # one Read call
@@ -23,6 +28,83 @@ class _ToolFailure(Exception):
 
 
 # -- file helpers -------------------------------------------------------------------------------
+
+
+def _opened_path(fd: int) -> str | None:
+    """Where an open file really is (None where the OS cannot say)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _check_opened(policy: Policy, fd: int, shown: str, *, write: bool) -> None:
+    """The file or folder behind `fd` is still one the policy allows: nothing was swapped for a
+    link to elsewhere between the path check and the open."""
+    where = _opened_path(fd)
+    if where is None:
+        return
+    try:
+        policy.resolve(where, write=write)
+    except PolicyDenied as exc:
+        raise _ToolFailure(f"{shown} changed while it was opened: {exc.message}") from None
+
+
+def open_checked(policy: Policy, real: Path, *, write: bool = False):
+    """`real` (resolved by the policy) opened for reading in binary, without following a final
+    symlink, as a regular file of one link, where the policy allows it."""
+    shown = policy.relative(real)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: it became a symlink
+            raise _ToolFailure(f"{shown} is a symbolic link now; it was not followed") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _ToolFailure(f"{shown} is not a regular file")
+        try:
+            refuse_hard_link(shown, str(real), st.st_nlink)
+        except PolicyDenied as exc:
+            raise _ToolFailure(exc.message) from None
+        _check_opened(policy, fd, shown, write=write)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_atomic(policy: Policy, real: Path, data: bytes) -> None:
+    """Write `real` as a new file beside it, then rename it into place, in a folder checked to
+    be inside the workspace: the old file's other names (hard links) and symlinks are never
+    written through, and a reader never sees half a file."""
+    real.parent.mkdir(parents=True, exist_ok=True)
+    dfd = os.open(real.parent, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    temp = f".{real.name}.llmunix-{uuid.uuid4().hex[:8]}"
+    try:
+        _check_opened(policy, dfd, policy.relative(real.parent), write=True)
+        mode = None
+        with contextlib.suppress(FileNotFoundError):
+            old = os.stat(real.name, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISREG(old.st_mode):
+                mode = stat.S_IMODE(old.st_mode)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666,
+                     dir_fd=dfd)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if mode is not None:
+                    os.fchmod(f.fileno(), mode)
+            os.replace(temp, real.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=dfd)
+            raise
+    finally:
+        os.close(dfd)
 
 
 def _is_binary(path: Path) -> bool:

@@ -1,15 +1,21 @@
-"""Read, Write and Edit."""
+"""Read, Write and Edit. Files are opened without following a last symlink and checked after
+opening (a regular file of one link, still inside what the policy allows); writes go to a new
+file renamed into place."""
 
 from __future__ import annotations
 
+import io
+
 from llmunix.policy.gate import Policy
 from llmunix.tools.builtin.common import (
+    _SNIFF_BYTES,
     MAX_LINE_CHARS,
     MAX_READ_CHARS,
     READ_DEFAULT_LIMIT,
     _existing_file,
-    _is_binary,
     _ToolFailure,
+    open_checked,
+    write_atomic,
 )
 
 # -- Read ---------------------------------------------------------------------------------------
@@ -18,15 +24,18 @@ from llmunix.tools.builtin.common import (
 def _read(args: dict, policy: Policy) -> str:
     real = _existing_file(policy, args["file_path"], write=False)
     shown = policy.relative(real)
-    if _is_binary(real):
+    raw = open_checked(policy, real)
+    if b"\0" in raw.read(_SNIFF_BYTES):
+        raw.close()
         raise _ToolFailure(f"{shown} is a binary file; Read shows text files only")
+    raw.seek(0)
     start = max(args.get("offset", 1), 1)
     limit = args.get("limit", READ_DEFAULT_LIMIT)
     out: list[str] = []
     size = 0
     number = 0
     next_line = None  # where to read on when the output was cut short
-    with open(real, encoding="utf-8", errors="replace") as f:
+    with io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, 1):
             if number < start:
                 continue
@@ -60,9 +69,7 @@ def _write(args: dict, policy: Policy) -> str:
     if real.is_dir():
         raise _ToolFailure(f"{policy.relative(real)} is a directory, not a file")
     data = _encode(args["content"])
-    real.parent.mkdir(parents=True, exist_ok=True)
-    with open(real, "wb") as f:
-        f.write(data)
+    write_atomic(policy, real, data)
     return f"Wrote {len(data)} bytes to {policy.relative(real)}"
 
 
@@ -78,19 +85,19 @@ def _edit(args: dict, policy: Policy) -> str:
     real = policy.resolve(args["file_path"], write=True)
     shown = policy.relative(real)
     if old == "" and not real.exists():  # Claude Code's way of creating a file with Edit
-        real.parent.mkdir(parents=True, exist_ok=True)
-        real.write_bytes(_encode(new))
+        write_atomic(policy, real, _encode(new))
         return f"Created {shown}"
     real = _existing_file(policy, args["file_path"], write=True)
     if old == new:
         raise _ToolFailure("old_string and new_string are the same; nothing to change")
     if old == "":
         raise _ToolFailure(f"old_string is empty; use Write to replace all of {shown}")
-    if _is_binary(real):
+    with open_checked(policy, real, write=True) as raw:
+        data = raw.read()
+    if b"\0" in data[:_SNIFF_BYTES]:
         raise _ToolFailure(f"{shown} is a binary file; Edit changes text files only")
     try:
-        with open(real, encoding="utf-8", newline="") as f:  # newline="" keeps \r\n as is
-            text = f.read()
+        text = data.decode("utf-8")  # \r\n stays as it is
     except UnicodeDecodeError:
         raise _ToolFailure(f"{shown} is not UTF-8 text; Edit changes UTF-8 files only") from None
     count = text.count(old)
@@ -101,5 +108,5 @@ def _edit(args: dict, policy: Policy) -> str:
             f"old_string occurs {count} times in {shown}; include more surrounding text to make "
             "it unique, or set replace_all to replace every occurrence"
         )
-    real.write_bytes(_encode(text.replace(old, new)))
+    write_atomic(policy, real, _encode(text.replace(old, new)))
     return f"Edited {shown}: replaced {count} occurrence{'s' if count > 1 else ''}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,20 +25,27 @@ from llmunix.tools.builtin.common import (
 
 def _walk_files(policy: Policy, base: Path) -> Iterator[Path]:
     """Every file below `base` in sorted order; .git folders and symlinked folders are skipped,
-    and so are symlinked files that lead outside what the policy lets the agent read."""
+    and so are symlinked files that lead outside what the policy lets the agent read, and files
+    with more than one hard link."""
     for root, dirs, files in os.walk(base):
         dirs[:] = sorted(
             d for d in dirs if d != ".git" and not os.path.islink(os.path.join(root, d))
         )
         for name in sorted(files):
             path = Path(root, name)
-            if path.is_symlink():
-                try:
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                try:  # a symlink leading out is skipped
                     policy.resolve(str(path), write=False)
                 except PolicyDenied:
                     continue
                 if not path.is_file():
                     continue
+            elif st.st_nlink > 1:  # a hard link: the same file may have a name outside
+                continue
             yield path
 
 
