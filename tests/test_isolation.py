@@ -242,3 +242,71 @@ def test_hard_links_lead_nowhere(model, ws, tmp_path):
         assert "CANARY" not in model.fed_back(call).text
     assert not (files(ws) / "made.txt").exists()
     assert "No such file or directory" in model.fed_back("c_ln").text
+
+
+SORT_TOOL = """---
+name: sorter
+description: Sort the lines of a file (written without `--`, its argument not declared a path).
+input:
+  file: string
+command: ["sort", "{file}"]
+---
+Sorts.
+"""
+
+
+def test_tool_spec_paths_hold(model, ws, tmp_path):
+    """Path arguments of the shipped specs pass the gate before the tool runs; an undeclared
+    one (option injection into `sort`) meets the sandbox."""
+    write_spec(ws.user_agents_dir, "specs.md",
+               agent_text("specs", tools="json-query, csv-summary, word-count, sorter"))
+    write_spec(ws.project("default").tools_dir, "sorter.md", SORT_TOOL)
+    (files(ws) / "data.txt").write_text("b\na\n")
+    target = tmp_path / "injected.txt"
+    model.enqueue(
+        model.call("json-query", {"path": str(ws.config_path)}, id="c_abs"),
+        model.call("csv-summary", {"path": "../../../llmunix.toml"}, id="c_up"),
+        model.call("word-count", {"path": "--files0-from=/etc/passwd"}, id="c_opt"),
+        model.call("sorter", {"file": f"--output={target}"}, id="c_inject"),
+        model.call("word-count", {"path": "data.txt"}, id="c_ok"),
+        "done",
+    )
+    result = model.run(ws, "paths", "--agent", "specs")
+    assert result.returncode == 0, result.stderr
+    steps = {s.fields["call_id"]: s for s in only_trace(ws).tool_steps()}
+    assert "is outside the workspace" in steps["c_abs"].fields["reason"]
+    assert "is outside the workspace" in steps["c_up"].fields["reason"]
+    assert "starts with '-'" in steps["c_opt"].fields["reason"]
+    for call in ("c_abs", "c_up", "c_opt"):
+        assert steps[call].fields["decision"] == "denied"
+        assert "[run]" not in model.fed_back(call).text
+    assert steps["c_inject"].fields["decision"] == "allowed"  # the sandbox is the backstop:
+    assert not target.exists()  # its /tmp is private
+    assert model.fed_back("c_ok").text.split()[:3] == ["2", "2", "4"]
+
+
+def test_permission_rules_are_never_widened(model, ws):
+    write_spec(ws.user_agents_dir, "gitter.md",
+               agent_text("gitter", tools='"Bash(git status:*), Read(./docs/**)"'))
+    (files(ws) / "docs").mkdir()
+    (files(ws) / "docs" / "a.md").write_text("doc\n")
+    (files(ws) / "private.md").write_text("PRIVATE\n")
+    model.enqueue(
+        model.call("Bash", {"command": "git status --short"}, id="c_ok"),
+        model.call("Bash", {"command": "git status && touch pwned"}, id="c_chain"),
+        model.call("Bash", {"command": "touch pwned"}, id="c_other"),
+        model.call("Read", {"file_path": "docs/a.md"}, id="c_doc"),
+        model.call("Read", {"file_path": "private.md"}, id="c_private"),
+        "done",
+    )
+    result = model.run(ws, "rules", "--agent", "gitter")
+    assert result.returncode == 0, result.stderr
+    assert not (files(ws) / "pwned").exists()
+    steps = {s.fields["call_id"]: s for s in only_trace(ws).tool_steps()}
+    assert [steps[c].fields["decision"] for c in ("c_ok", "c_chain", "c_other", "c_doc",
+                                                   "c_private")] == \
+        ["allowed", "denied", "denied", "allowed", "denied"]
+    assert "Bash(git status:*)" in steps["c_chain"].fields["reason"]
+    assert "Read(./docs/**)" in steps["c_private"].fields["reason"]
+    assert "PRIVATE" not in model.fed_back("c_private").text
+    assert "doc" in model.fed_back("c_doc").text

@@ -108,3 +108,30 @@ def test_unknown_tool_and_prompt_tool(ws):
     assert unknown.returncode == 1 and "no tool named 'nope'" in unknown.stderr
     prompt = run_cli("tools", "run", "summarize", "--arg", "source=x", cwd=ws.root)
     assert prompt.returncode == 1 and "prompt tool" in prompt.stderr
+
+
+def test_path_arguments_are_checked_before_the_tool_runs(ws):
+    for value, why in (("../../../llmunix.toml", "is outside the workspace"),
+                       ("/etc/passwd", "is outside the workspace"),
+                       ("-", "starts with '-'")):
+        result = run_cli("tools", "run", "word-count", "--arg", f"path={value}", cwd=ws.root)
+        assert result.returncode == 1, value
+        assert why in result.stderr and "Traceback" not in result.stderr, value
+        assert "[run]" not in result.stdout and "root:" not in result.stdout
+
+
+def test_a_path_argument_must_be_a_string_with_read_or_write(ws):
+    bad = """---
+name: bad-path
+description: A path argument with an unknown access.
+input:
+  target: {type: string, format: path, access: delete}
+command: ["true"]
+---
+Bad.
+"""
+    path = write_spec(ws.ensure_project("default").tools_dir, "bad-path.md", bad)
+    result = run_cli("boot", cwd=ws.root)
+    assert result.returncode == 1
+    assert f"{path.name}:5" in result.stdout + result.stderr
+    assert "access read or write" in result.stdout + result.stderr

@@ -78,7 +78,13 @@ def tools_run(
             raise ToolError("--json-args must be a JSON object")
     args.update(tool_exec.coerce_cli_args(spec, arg))
     ui.print_tool_place(spec, proj.name, relative_path(proj.workspace_dir, ws.root) + "/")
-    from llmunix.run.runner import build_sandbox
+    from llmunix.errors import PolicyDenied
+    from llmunix.run.runner import build_policy, build_sandbox
+
+    decision = build_policy(ws, proj.workspace_dir).check_path_args(spec.name, spec.input_schema,
+                                                                     args)
+    if not decision.allowed:
+        raise PolicyDenied(decision.reason)
 
     result = tool_exec.run_tool_spec(spec, args, cwd=proj.workspace_dir, timeout_s=timeout,
                                      sandbox=build_sandbox(ws, proj.workspace_dir))

@@ -210,7 +210,12 @@ class RunSession:
             tool_input,
             allowed_tools=self.allowed_tools(agent),
             constraints=agent.settings.constraints,
+            rules=agent.rules,
         )
+        spec = self.registry.tools.get(name)
+        if decision.allowed and spec is not None:
+            decision = self.policy.check_path_args(name, spec.input_schema, tool_input,
+                                                   agent.settings.constraints)
         if decision.allowed and self.starts_process(name):
             try:
                 self.sandbox.check()

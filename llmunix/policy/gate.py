@@ -29,6 +29,7 @@ from llmunix.policy.commands import (
 )
 from llmunix.policy.globs import _write_path_matcher, compile_glob, split_glob
 from llmunix.policy.paths import _dir_prefix, _optional_path, _path_arg, _size_after
+from llmunix.policy.rules import ToolRules
 
 __all__ = [
     "DEFAULT_DENY_COMMANDS",
@@ -197,8 +198,10 @@ class Policy:
         *,
         allowed_tools: Collection[str] | None = None,
         constraints: Constraints | None = None,
+        rules: ToolRules | None = None,
     ) -> Decision:
-        """Whether `tool` may run with `tool_input`; the reason tells the model why not."""
+        """Whether `tool` may run with `tool_input`; the reason tells the model why not.
+        `rules`: the agent's permission rules (`Bash(git status:*)`, ...), never widened."""
         if allowed_tools is not None:
             allowed = {canonical_tool(t) for t in allowed_tools}
             if canonical_tool(tool) not in allowed:
@@ -208,6 +211,10 @@ class Policy:
                 return Decision(False, f"{tool} refused: this agent may only use {names}")
         if not isinstance(tool_input, dict):
             return Decision(False, f"{tool} refused: its input must be an object")
+        if rules:
+            why = rules.refusal(tool, tool_input, lambda p, w: self.resolve(p, write=w))
+            if why:
+                return Decision(False, f"{tool} refused: {why}")
         if tool == "MemoryWrite" and constraints is not None and constraints.read_only:
             return Decision(False, f"{tool} refused: this agent is read-only")
         try:
@@ -223,6 +230,29 @@ class Policy:
                 return self._check_bash(tool_input, constraints)
         except PolicyDenied as exc:
             return Decision(False, f"{tool} refused: {exc.message}")
+        return _ALLOW
+
+    def check_path_args(self, tool: str, schema: dict, args: dict,
+                        constraints: Constraints | None = None) -> Decision:
+        """A tool spec's arguments declared `format: path` (`access: read`, the default, or
+        `write`) pass the same checks as Read's or Write's path, before the tool runs; a path
+        that starts with `-` is refused (a program would take it for an option)."""
+        for name, prop in (schema.get("properties") or {}).items():
+            value = args.get(name, prop.get("default") if isinstance(prop, dict) else None)
+            if not isinstance(prop, dict) or prop.get("format") != "path" or value is None:
+                continue
+            if not isinstance(value, str) or not value:
+                return Decision(False, f"{tool} refused: {name} must be a path")
+            if value.startswith("-"):
+                return Decision(False, f"{tool} refused: {name} {value!r} starts with '-', which "
+                                "a program reads as an option; write ./{value} instead")
+            write = prop.get("access") == "write"
+            as_tool = "Write" if write else "Read"
+            probe = {"file_path": value, "content": ""} if write else {"file_path": value}
+            decision = self.check(as_tool, probe, constraints=constraints)
+            if not decision.allowed:
+                why = decision.reason.removeprefix(f"{as_tool} refused: ")
+                return Decision(False, f"{tool} refused: {name}: {why}")
         return _ALLOW
 
     def _check_write(self, tool: str, tool_input: dict, c: Constraints | None) -> Decision:

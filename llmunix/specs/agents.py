@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from llmunix.errors import SpecError
 from llmunix.policy.gate import Constraints
+from llmunix.policy.rules import ToolRules, split_entries
 from llmunix.specs.claude_code import (
     CLAUDE_CODE_TOOLS,
     IGNORED_AGENT_KEYS,
@@ -20,7 +21,13 @@ from llmunix.specs.dialects import with_bold_fields
 from llmunix.specs.document import Document, read_document
 from llmunix.specs.keytypes import AGENT_TYPES
 from llmunix.specs.mcp_servers import parse_agent_servers
-from llmunix.specs.models import AGENT_KEYS, AGENT_NAME_RE, AgentSpec, LlmunixSettings
+from llmunix.specs.models import (
+    AGENT_KEYS,
+    AGENT_NAME_RE,
+    AgentSpec,
+    LlmunixSettings,
+    canonical_tool_name,
+)
 from llmunix.specs.reader import _Reader
 
 # ---------------------------------------------------------------- agents
@@ -41,6 +48,17 @@ def load_agent(path: Path, scope: str) -> tuple[AgentSpec | None, list[Diagnosti
 def parse_agent(doc: Document, scope: str) -> tuple[AgentSpec | None, list[Diagnostic]]:
     """An agent from a document already read (CreateAgent checks a spec before writing it)."""
     return _AgentReader(doc, scope).read()
+
+
+def _bare_entries(value) -> list[str]:
+    """The entries of a tool list written without a rule."""
+    if isinstance(value, str):
+        items = split_entries(value)
+    elif isinstance(value, list):
+        items = [str(v).strip() for v in value]
+    else:
+        return []
+    return [item for item in items if "(" not in item]
 
 
 class _AgentReader(_Reader):
@@ -80,12 +98,20 @@ class _AgentReader(_Reader):
         if meta.get("disabled") is True:
             self.warn("disabled: true: the agent is not loaded", key="disabled")
             return None, self.problems
+        # A tool listed by a rule only is held to its rules; one also listed bare is whole.
+        bare = {canonical_tool_name(t) for t in _bare_entries(meta.get(tools_key))}
+        allow = tuple(r for r in self.rules.get(tools_key or "", ())
+                      if canonical_tool_name(r.tool) not in bare)
+        deny = self.rules.get("disallowedTools", ())
+        # a tool named in disallowedTools by a rule only is refused where the rule matches
+        whole = {canonical_tool_name(t) for t in _bare_entries(meta.get("disallowedTools"))}
         spec = AgentSpec(
             name=name,
             description=description,
             prompt=prompt,
             tools=tools,
-            disallowed_tools=disallowed,
+            disallowed_tools=tuple(t for t in disallowed if t in whole),
+            rules=ToolRules(allow, deny),
             model=model if model not in (None, "inherit") else None,
             permission_mode=permission_mode,
             mcp_servers=servers if servers != ((), ()) else None,

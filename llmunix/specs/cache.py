@@ -17,7 +17,7 @@ from llmunix import __version__
 
 CACHE_FILE = ".llmunix/spec-cache.pickle"
 # Bumped whenever what a spec holds changes, so a cache written by an older parser is not used.
-FORMAT = f"{__version__}+specs.2"
+FORMAT = f"{__version__}+specs.3"
 MAX_CACHE_BYTES = 256_000_000  # specs are bounded (1 MB, bounded YAML): far below this
 
 

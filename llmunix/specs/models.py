@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmunix.policy.gate import Constraints
+from llmunix.policy.rules import ToolRules
 from llmunix.specs.claude_code import (
     CLAUDE_CODE_TOOLS,
     HONOURED_AGENT_KEYS,
@@ -74,6 +75,7 @@ class AgentSpec:
     prompt: str
     tools: tuple[str, ...] | None  # None: every tool (Claude Code's meaning of an omitted list)
     disallowed_tools: tuple[str, ...] = ()
+    rules: ToolRules = ToolRules()  # permission rules in Claude Code's syntax (policy/rules.py)
     model: str | None = None
     permission_mode: str | None = None
     mcp_servers: Any = None  # (names of servers defined elsewhere, servers defined here)

@@ -3,6 +3,7 @@ found."""
 
 from __future__ import annotations
 
+from llmunix.policy.rules import RuleError, parse_rule, split_entries
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.document import Document
 from llmunix.specs.models import NAME_RE, canonical_tool_name
@@ -17,6 +18,7 @@ class _Reader:
         self.scope = scope
         self.meta = doc.meta
         self.problems: list[Diagnostic] = []
+        self.rules: dict[str, tuple] = {}  # tool-list key -> its permission rules
         for line, key in doc.lenient:
             self.problems.append(Diagnostic(
                 "warning", str(doc.path),
@@ -97,12 +99,25 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, str):
-            items = [item.strip() for item in value.split(",")]
+            items = split_entries(value)
         elif isinstance(value, list) and all(isinstance(item, str) for item in value):
             items = [item.strip() for item in value]
         else:
             self.error(f"'{key}' must be a list of tool names or a comma-separated string", key=key)
             return None
-        # Claude Code permission rules such as `Bash(git:*)` name the tool before the parenthesis.
-        names = [canonical_tool_name(item.split("(", 1)[0].strip()) for item in items if item]
+        # Claude Code permission rules such as `Bash(git status:*)`: the tool is offered, and
+        # policy/rules.py holds it to the rule (never widened to the whole tool).
+        names, rules = [], []
+        for item in items:
+            if not item:
+                continue
+            try:
+                name, rule = parse_rule(item)
+            except RuleError as exc:
+                self.error(str(exc), key=key, hint="see README, 'Permission rules'")
+                continue
+            names.append(canonical_tool_name(name))
+            if rule is not None:
+                rules.append(rule)
+        self.rules[key] = tuple(rules)
         return tuple(dict.fromkeys(names))

@@ -233,6 +233,15 @@ class _ToolReader(_Reader):
                     hint="use one of: " + ", ".join(SCHEMA_TYPES),
                 )
                 continue
+            access = prop.get("access", "read")
+            if prop.get("format") == "path" and (
+                    prop["type"] != "string" or access not in ("read", "write")):
+                self.error(
+                    f"argument '{arg}' is a path: it needs type string and access read or write",
+                    key=f"{key}.{arg}",
+                    hint="e.g. {type: string, format: path, access: read}",
+                )
+                continue
             properties[arg] = prop
             if is_required:
                 required.append(arg)
