@@ -310,3 +310,17 @@ def test_permission_rules_are_never_widened(model, ws):
     assert "Read(./docs/**)" in steps["c_private"].fields["reason"]
     assert "PRIVATE" not in model.fed_back("c_private").text
     assert "doc" in model.fed_back("c_doc").text
+
+
+def test_an_agent_may_be_given_the_network(model, ws, listener):
+    port, received = listener
+    write_spec(ws.user_agents_dir, "netter.md", agent_text(
+        "netter", tools="Bash", extra="llmunix:\n  constraints:\n    network: true\n"))
+    egress = (f"python3 -c \"import socket; s=socket.create_connection(('127.0.0.1', {port}), 3);"
+              " s.sendall(b'hello'); print('connected')\"")
+    model.enqueue(model.call("Bash", {"command": egress}, id="c_net"), "done")
+    result = model.run(ws, "phone home", "--agent", "netter")
+    assert result.returncode == 0, result.stderr
+    assert "connected" in model.fed_back("c_net").text and received == [b"hello"]
+    assert "network allowed for netter" in result.stderr
+    assert only_trace(ws).meta["sandbox"] == "bubblewrap (network off); network allowed for netter"

@@ -30,12 +30,15 @@ RUN_ENV = {"LLMUNIX_RUNTIME": "runtime", "LLMUNIX_MODEL": "model", "LLMUNIX_PROJ
 # Environment variable names that look like they hold a secret: their values never enter a
 # sandbox (tools/sandbox.py) and are redacted from every output (kernel/redact.py).
 _SECRET_NAME = re.compile(
-    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE", re.I)
+    r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|AUTH|COOKIE|PRIVATE", re.I)
+# Names that match but hold a path or a setting, which redacting would only garble.
+_NOT_SECRET_NAMES = frozenset({"XAUTHORITY", "SSH_AUTH_SOCK", "KEYTIMEOUT", "GPG_AGENT_INFO",
+                               "GNOME_KEYRING_CONTROL", "GNOME_KEYRING_PID"})
 
 
 def secret_name(name: str) -> bool:
     """Whether an environment variable's name looks like it holds a secret."""
-    return bool(_SECRET_NAME.search(name))
+    return bool(_SECRET_NAME.search(name)) and name.upper() not in _NOT_SECRET_NAMES
 
 
 class _Section(BaseModel):
@@ -75,7 +78,7 @@ class SandboxConfig(_Section):
         for name in names:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"{name!r} is not an environment variable name")
-            if _SECRET_NAME.search(name):
+            if secret_name(name):
                 raise ValueError(f"{name} looks like a secret; secrets never enter the sandbox")
         return names
 
