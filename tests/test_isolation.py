@@ -73,10 +73,16 @@ def test_bash_is_confined(model, ws, tmp_path, listener):
                                        f"ls {ws.root}/.git"}, id="c_rules"),
         "done",
     )
+    planted = ws.project("default").agents_dir / "planted.md"  # appears while the run goes
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text(agent_text("planted"))
     result = model.run(ws, "probe the shell", "--agent", "sheller")
     assert result.returncode == 0, result.stderr
     model.assert_script_used()
     assert "sandbox bubblewrap (network off)" in result.stderr  # the run header
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
+                            cwd=ws.root, text=True, capture_output=True, check=True).stdout
+    assert "?? projects/default/agents/planted.md" in status  # the run commit left it alone
 
     assert canary.read_text() == "untouched\n"  # it wrote into its private /tmp, now gone
     read = model.fed_back("c_read").text
@@ -255,12 +261,32 @@ Sorts.
 """
 
 
+PY_WRITER = """---
+name: py-writer
+description: Write a text to a file (its argument not declared a path).
+input:
+  target: string
+python: write
+---
+```python
+def write(target):
+    with open(target, "w") as f:
+        f.write("pwned")
+    return "written"
+```
+"""
+
+
 def test_tool_spec_paths_hold(model, ws, tmp_path):
     """Path arguments of the shipped specs pass the gate before the tool runs; an undeclared
     one (option injection into `sort`) meets the sandbox."""
     write_spec(ws.user_agents_dir, "specs.md",
-               agent_text("specs", tools="json-query, csv-summary, word-count, sorter"))
+               agent_text("specs", tools="json-query, csv-summary, word-count, sorter, "
+                                         "py-writer"))
     write_spec(ws.project("default").tools_dir, "sorter.md", SORT_TOOL)
+    write_spec(ws.project("default").tools_dir, "py-writer.md", PY_WRITER)
+    canary = ws.root / "system" / "memory_log.md"
+    before = canary.read_text()
     (files(ws) / "data.txt").write_text("b\na\n")
     target = tmp_path / "injected.txt"
     model.enqueue(
@@ -269,6 +295,7 @@ def test_tool_spec_paths_hold(model, ws, tmp_path):
         model.call("word-count", {"path": "--files0-from=/etc/passwd"}, id="c_opt"),
         model.call("sorter", {"file": f"--output={target}"}, id="c_inject"),
         model.call("word-count", {"path": "data.txt"}, id="c_ok"),
+        model.call("py-writer", {"target": str(canary)}, id="c_py"),
         "done",
     )
     result = model.run(ws, "paths", "--agent", "specs")
@@ -283,6 +310,8 @@ def test_tool_spec_paths_hold(model, ws, tmp_path):
     assert steps["c_inject"].fields["decision"] == "allowed"  # the sandbox is the backstop:
     assert not target.exists()  # its /tmp is private
     assert model.fed_back("c_ok").text.split()[:3] == ["2", "2", "4"]
+    assert canary.read_text() == before  # a read path: read-only inside the sandbox
+    assert "Read-only file system" in model.fed_back("c_py").text
 
 
 def test_permission_rules_are_never_widened(model, ws):
