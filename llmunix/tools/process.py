@@ -23,6 +23,9 @@ __all__ = ["MAX_OUTPUT_CHARS", "ProcessResult", "kill_all", "kill_tree", "run_pr
            "start_process", "stop_process"]
 
 MAX_OUTPUT_CHARS = 1_000_000
+# How bubblewrap says it could not set a sandbox up (as opposed to the program's own output).
+_SETUP_FAILURES = ("bwrap: Can't", "bwrap: No permissions", "bwrap: Creating new namespace",
+                   "bwrap: setting up uid map", "bwrap: Failed", "bwrap: Unexpected capabilities")
 _KILL_GRACE_S = 2.0  # how long to read output still in the pipes after a kill
 
 _live: set[subprocess.Popen] = set()
@@ -190,7 +193,8 @@ def _raise_start_failure(argv: Sequence[str], stderr: bytes) -> None:
     first = stderr.decode("utf-8", "replace").splitlines()[0]
     if first.startswith(f"bwrap: execvp {argv[0]}:"):
         raise FileNotFoundError(errno.ENOENT, first.rsplit(": ", 1)[-1], argv[0])
-    raise SandboxUnavailable(f"the sandbox could not start: {first}", hint=HOW_TO_FIX)
+    if first.startswith(_SETUP_FAILURES):  # not a program that happens to print "bwrap: "
+        raise SandboxUnavailable(f"the sandbox could not start: {first}", hint=HOW_TO_FIX)
 
 
 def _kill(proc: subprocess.Popen) -> None:
