@@ -40,3 +40,20 @@ def test_events_and_files():
     assert clean.input == {"command": f"echo {MASK}"} and clean.output == MASK
     assert event.output == "abcd"  # the original is left alone
     assert redact.contains_secret(b"x hunter2pw y") and not redact.contains_secret("nothing")
+
+
+def test_streamed_text_never_shows_a_secret_cut_in_pieces():
+    from llmunix.kernel.redact import redacting_emit
+    from llmunix.trace.events import AssistantText, TextDelta
+
+    redact = Redactor(["tok-7f3a9c2e51"])
+    seen = []
+    emit = redacting_emit(seen.append, redact)
+    text = "the token is tok-7f3a9c2e51, keep it; " * 3
+    for i in range(0, len(text), 3):  # three characters a piece
+        emit(TextDelta("a", text[i:i + 3]))
+    emit(AssistantText("a", text))
+    streamed = "".join(e.text for e in seen if isinstance(e, TextDelta))
+    assert streamed == redact(text)
+    assert "7f3a" not in streamed and streamed.count(MASK) == 3
+    assert seen[-1] == AssistantText("a", redact(text))

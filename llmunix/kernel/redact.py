@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote
 
+from llmunix.trace.events import TextDelta
 from llmunix.workspace.config import secret_name
 
 __all__ = ["MASK", "Redactor", "redact_event", "redacting_emit", "secret_values"]
@@ -156,9 +157,39 @@ def redacting_emit(emit: Callable, redact: Redactor) -> Callable:
     see redacted events. Wrapping twice wraps once."""
     if getattr(emit, "redactor", None) is not None:
         return emit
+    return _RedactingEmit(emit, redact)
 
-    def send(event) -> None:
-        emit(redact_event(event, redact))
 
-    send.redactor = redact  # type: ignore[attr-defined]
-    return send
+class _RedactingEmit:
+    """Streamed text comes in pieces, and a secret can be cut between two of them: the last
+    characters of the stream (as many as the longest form a secret takes, less one) are held
+    back until more text or the next event shows what they are."""
+
+    def __init__(self, emit: Callable, redact: Redactor) -> None:
+        self.emit = emit
+        self.redactor = redact
+        self.hold = max((len(f) for f in redact._forms), default=1) - 1
+        self.pending: dict[str, str] = {}  # agent -> streamed text not sent yet
+
+    def __call__(self, event) -> None:
+        if isinstance(event, TextDelta) and self.hold:
+            self._delta(event)
+            return
+        for agent in list(self.pending):  # the text's end, before whatever follows it
+            text = self.pending.pop(agent)
+            if text:
+                self.emit(TextDelta(agent, self.redactor(text)))
+        self.emit(redact_event(event, self.redactor))
+
+    def _delta(self, event) -> None:
+        text = self.pending.get(event.agent, "") + event.text
+        cut = len(text) - self.hold
+        if cut <= 0:
+            self.pending[event.agent] = text
+            return
+        pattern = self.redactor._pattern
+        for match in pattern.finditer(text) if pattern is not None else ():
+            if match.start() < cut < match.end():
+                cut = match.end()  # a whole secret straddles the cut: send it (masked)
+        self.pending[event.agent] = text[cut:]
+        self.emit(dataclasses.replace(event, text=self.redactor(text[:cut])))
