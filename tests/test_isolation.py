@@ -236,6 +236,7 @@ def test_hard_links_lead_nowhere(model, ws, tmp_path):
                             "new_string": "pwned"}, id="c_edit"),
         model.call("Grep", {"pattern": "CANARY", "path": "planted.txt"}, id="c_grep"),
         model.call("Bash", {"command": f"ln {outside} made.txt"}, id="c_ln"),
+        model.call("Bash", {"command": "cat planted.txt; echo x >> planted.txt"}, id="c_cat"),
         "done",
     )
     result = model.run(ws, "use the link", "--agent", "linker")
@@ -248,6 +249,8 @@ def test_hard_links_lead_nowhere(model, ws, tmp_path):
         assert "CANARY" not in model.fed_back(call).text
     assert not (files(ws) / "made.txt").exists()
     assert "No such file or directory" in model.fed_back("c_ln").text
+    cat = model.fed_back("c_cat").text  # inside the sandbox a hard-linked file is masked
+    assert "CANARY" not in cat and "planted.txt: Permission denied" in cat
 
 
 SORT_TOOL = """---

@@ -133,7 +133,7 @@ def build_sandbox(ws: Workspace, workspace_dir) -> Sandbox:
     read_paths = [ws.root / p for p in ws.config.policy.read_paths]
     return Sandbox.create(workspace_dir, read_paths=read_paths,
                           network=conf.network == "allow", env=conf.env, mode=conf.mode,
-                          program=conf.program)
+                          program=conf.program).masking_hard_links()
 
 
 def describe_sandbox(sandbox: Sandbox, registry: Registry) -> str:

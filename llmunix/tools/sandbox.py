@@ -59,6 +59,7 @@ class Sandbox:
     env_names: tuple[str, ...] = ()
     mode: str = "bubblewrap"  # "bubblewrap" | "off"
     program: str = "bwrap"
+    masked: tuple[str, ...] = ()  # files hidden inside (hard links found in the workspace)
 
     @classmethod
     def create(cls, workspace: Path | str, *, read_paths: Iterable[Path | str] = (),
@@ -67,6 +68,13 @@ class Sandbox:
         return cls(Path(os.path.realpath(workspace)),
                    tuple(Path(os.path.realpath(p)) for p in read_paths),
                    network, tuple(env), mode, program)
+
+    def masking_hard_links(self) -> Sandbox:
+        """A copy that hides every file of the workspace with more than one hard link (another
+        name of it may be outside): inside the sandbox such a file cannot be opened. The model
+        cannot make new ones (a link across the sandbox's mounts fails), so one look at the
+        start of a run is enough."""
+        return replace(self, masked=tuple(hard_links(self.workspace)))
 
     def with_network(self, allowed: bool) -> Sandbox:
         return self if allowed == self.network else replace(self, network=allowed)
@@ -141,8 +149,33 @@ class Sandbox:
         # Shorter paths first, so a deeper mount lands on top of the one that holds it.
         for path, writable in sorted(mounts.items(), key=lambda kv: (kv[0].count("/"), kv[1])):
             args += ["--bind" if writable else "--ro-bind", path, path]
+        for path in self.masked:
+            args += ["--ro-bind-try", "/dev/null", path]
         args += ["--chdir", str(cwd)]
         return args
+
+
+def hard_links(folder: Path, limit: int = 200_000) -> list[str]:
+    """Regular files below `folder` with more than one link (.git folders skipped; at most
+    `limit` entries looked at)."""
+    found, todo, seen = [], [str(folder)], 0
+    while todo and seen < limit:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != ".git":
+                        todo.append(entry.path)
+                elif entry.is_file(follow_symlinks=False) and \
+                        entry.stat(follow_symlinks=False).st_nlink > 1:
+                    found.append(entry.path)
+            except OSError:
+                continue
+    return sorted(found)
 
 
 _etc_lock = threading.Lock()
