@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llmunix.errors import SandboxUnavailable
@@ -59,7 +59,9 @@ class Sandbox:
     env_names: tuple[str, ...] = ()
     mode: str = "bubblewrap"  # "bubblewrap" | "off"
     program: str = "bwrap"
-    masked: tuple[str, ...] = ()  # files hidden inside (hard links found in the workspace)
+    mask_links: bool = False  # hide the workspace's hard-linked files (masking_hard_links)
+    # what the look for hard links found, shared by copies (`with_network`): made on first use
+    _found: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def create(cls, workspace: Path | str, *, read_paths: Iterable[Path | str] = (),
@@ -73,8 +75,8 @@ class Sandbox:
         """A copy that hides every file of the workspace with more than one hard link (another
         name of it may be outside): inside the sandbox such a file cannot be opened. The model
         cannot make new ones (a link across the sandbox's mounts fails), so one look at the
-        start of a run is enough."""
-        return replace(self, masked=tuple(hard_links(self.workspace)))
+        start of a run is enough; it is made when the first process starts."""
+        return replace(self, mask_links=True)
 
     def with_network(self, allowed: bool) -> Sandbox:
         return self if allowed == self.network else replace(self, network=allowed)
@@ -149,8 +151,11 @@ class Sandbox:
         # Shorter paths first, so a deeper mount lands on top of the one that holds it.
         for path, writable in sorted(mounts.items(), key=lambda kv: (kv[0].count("/"), kv[1])):
             args += ["--bind" if writable else "--ro-bind", path, path]
-        for path in self.masked:
-            args += ["--ro-bind-try", "/dev/null", path]
+        if self.mask_links:
+            if "links" not in self._found:
+                self._found["links"] = hard_links(self.workspace)
+            for path in self._found["links"]:
+                args += ["--ro-bind-try", "/dev/null", path]
         args += ["--chdir", str(cwd)]
         return args
 
