@@ -324,15 +324,24 @@ class LiveRegistry(WatchedFolders):
             if changes or structure or initial:
                 registry = self._compose(self.project)
                 events = self._classify(changes, registry, initial)
-                self._registry = registry
-                self._generation += 1
-                events = [dataclasses.replace(e, generation=self._generation) for e in events]
-                self._events.extend(events)
+                # A folder event that changed nothing (a cache written beside the specs, say)
+                # is not a new version: the generation counts versions of the registry.
+                if changes or initial or not self._same(registry):
+                    self._registry = registry
+                    self._generation += 1
+                    events = [dataclasses.replace(e, generation=self._generation)
+                              for e in events]
+                    self._events.extend(events)
             if sync:
                 self._sync_done = max(self._sync_done, sync)
             self._cond.notify_all()
             subscribers = list(self._subscribers)
         self._deliver(events, subscribers)
+
+    def _same(self, registry: Registry) -> bool:
+        before = self._registry
+        return (before is not None and registry.spec_hashes() == before.spec_hashes()
+                and registry.diagnostics == before.diagnostics)
 
     def _deliver(self, events: list[ReloadEvent], subscribers: list) -> None:
         for event in events:
