@@ -107,6 +107,7 @@ def ws(tmp_path):
     return base
 
 
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
 def test_ctrl_c_stops_a_long_bash_call_at_once(ws, openai_server):
     openai_server.enqueue(tool_call("Bash", {"command": LONG, "timeout": 600000}),
                           "never asked for")
@@ -134,6 +135,7 @@ def test_ctrl_c_stops_a_long_bash_call_at_once(ws, openai_server):
     assert len(openai_server.model_requests()) == 1  # no model turn after the interrupt
 
 
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
 def test_in_the_shell_ctrl_c_returns_to_the_prompt_and_typed_ahead_lines_run(ws, openai_server):
     """An interactive shell (prompt on a terminal): a goal's long Bash call, a line typed while
     it runs, then ^C. The tool is gone at once while the shell lives on, and the typed-ahead

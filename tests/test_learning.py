@@ -161,6 +161,7 @@ def test_repeated_failures_demote_the_trace(demo):
 
 
 @pytest.mark.parametrize("deterministic", [True, False])
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
 def test_replay_compares_tool_specs_marked_deterministic(tmp_path, deterministic):
     root = tmp_path / "ws"
     assert run_cli("init", str(root), cwd=tmp_path).returncode == 0

@@ -433,6 +433,7 @@ def test_a_tool_the_agent_does_not_list_is_refused(model, ws):
     assert model.fed_back("call_bash").text.strip() == "fine"
 
 
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
 def test_a_denied_shell_command_is_refused(model, ws, tmp_path):
     write_spec(ws.user_agents_dir, "sheller.md", agent_text("sheller", tools="Bash"))
     marker = tmp_path / "ran"
@@ -497,6 +498,7 @@ SHOUT-MARKER. Rewrite the text you are given in capital letters.
 """
 
 
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
 def test_command_python_and_prompt_tool_specs_really_run(model, ws):
     project = ws.project("default")
     for name, spec in (("stamp.md", STAMP_TOOL), ("echo.md", ECHO_TOOL), ("add.md", ADD_TOOL),
