@@ -356,3 +356,24 @@ def test_an_agent_may_be_given_the_network(model, ws, listener):
     assert "connected" in model.fed_back("c_net").text and received == [b"hello"]
     assert "network allowed for netter" in result.stderr
     assert only_trace(ws).meta["sandbox"] == "bubblewrap (network off); network allowed for netter"
+
+
+def test_disallowed_tool_rules_refuse_only_what_they_match(model, ws):
+    write_spec(ws.user_agents_dir, "careful.md", agent_text(
+        "careful", tools="Bash, Write", extra='disallowedTools: "Bash(rm:*), Edit(keep/**)"\n'))
+    (files(ws) / "keep").mkdir()
+    (files(ws) / "keep" / "a.md").write_text("kept\n")
+    model.enqueue(
+        model.call("Bash", {"command": "ls keep && rm keep/a.md"}, id="c_rm"),
+        model.call("Write", {"file_path": "keep/a.md", "content": "gone\n"}, id="c_write"),
+        model.call("Bash", {"command": "ls keep"}, id="c_ls"),
+        "done",
+    )
+    result = model.run(ws, "tidy", "--agent", "careful")
+    assert result.returncode == 0, result.stderr
+    assert (files(ws) / "keep" / "a.md").read_text() == "kept\n"
+    steps = {s.fields["call_id"]: s for s in only_trace(ws).tool_steps()}
+    assert "Bash(rm:*) in disallowedTools" in steps["c_rm"].fields["reason"]
+    assert "Edit(keep/**) in disallowedTools" in steps["c_write"].fields["reason"]
+    assert steps["c_ls"].fields["decision"] == "allowed"
+    assert "a.md" in model.fed_back("c_ls").text
