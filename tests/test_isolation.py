@@ -377,3 +377,24 @@ def test_disallowed_tool_rules_refuse_only_what_they_match(model, ws):
     assert "Edit(keep/**) in disallowedTools" in steps["c_write"].fields["reason"]
     assert steps["c_ls"].fields["decision"] == "allowed"
     assert "a.md" in model.fed_back("c_ls").text
+
+
+def test_a_sub_agent_runs_bash_in_the_sandbox_with_its_own_rules(model, ws):
+    write_spec(ws.user_agents_dir, "boss.md", agent_text("boss", tools="Agent"))
+    write_spec(ws.user_agents_dir, "worker.md", agent_text(
+        "worker", tools='"Bash(echo:*)"', body="WORKER-MARKER: run commands."))
+    model.enqueue(
+        model.call("Agent", {"subagent_type": "worker", "description": "run",
+                             "prompt": "run it"}, id="c_agent"),
+        "worker done",
+    )
+    model.enqueue(model.call("Bash", {"command": "echo home=$HOME"}, id="c_echo"),
+                  model.call("Bash", {"command": "touch made.txt"}, id="c_touch"),
+                  "ran", when="WORKER-MARKER")
+    result = model.run(ws, "delegate", "--agent", "boss")
+    assert result.returncode == 0, result.stderr
+    steps = {s.fields["call_id"]: s for s in only_trace(ws).tool_steps()}
+    assert steps["c_echo"].agent == "worker" and steps["c_echo"].fields["decision"] == "allowed"
+    assert "home=/tmp/home" in model.fed_back("c_echo").text
+    assert steps["c_touch"].fields["decision"] == "denied"  # the worker's rule, not the boss's
+    assert not (files(ws) / "made.txt").exists()
