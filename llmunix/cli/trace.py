@@ -66,7 +66,7 @@ def trace_show(
 def trace_html(
     ref: str | None = typer.Argument(None, help=REF_HELP + " Omit it for an index of every run.",
                                      autocompletion=complete.trace_ids),
-    output: Path | None = typer.Option(
+    output: str | None = typer.Option(  # str: typer would load pydantic to convert a Path
         None, "--output", "-o",
         help="Where to write: a file for one run; a folder for the index (default: "
              ".llmunix/html/ in the workspace)."),
@@ -77,10 +77,11 @@ def trace_html(
     index of the workspace's runs with a page per run. Prints the path."""
     from llmunix.viewer import pages
 
+    target = Path(output).expanduser() if output else None
     if ref is not None:
-        written = pages.write_run(_resolve(ref, project), output)
+        written = pages.write_run(_resolve(ref, project), target)
     else:
         from llmunix.cli.app import _workspace
 
-        written = pages.write_index(_workspace(), output, project)
+        written = pages.write_index(_workspace(), target, project)
     typer.echo(str(written))

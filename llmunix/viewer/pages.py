@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmunix.trace.locate import all_traces
 from llmunix.trace.markdown import read_meta, read_trace
 from llmunix.viewer import html, model
-from llmunix.workspace.layout import Workspace
+
+if TYPE_CHECKING:
+    from llmunix.workspace.layout import Workspace
 
 HTML_DIR = Path(".llmunix") / "html"  # .llmunix/ is git-ignored in a workspace
 
@@ -44,6 +46,8 @@ def write_run(trace_path: Path, output: Path | None = None) -> Path:
 
 
 def write_index(ws: Workspace, output: Path | None = None, project: str | None = None) -> Path:
+    from llmunix.trace.locate import all_traces  # the workspace layout: only for the index
+
     folder = output if output is not None else ws.root / HTML_DIR
     runs = []
     for trace_path in all_traces(ws, project):
