@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from llmunix.errors import EXIT_INTERRUPTED
-from llmunix.kernel.session import INTERRUPTED_OUTPUT
+from llmunix.kernel.session import INTERRUPTED_OUTPUT, MCP_PREFIX
 from llmunix.trace.markdown import find_traces, read_trace
 from tests.scripted.openai_server import tool_call
 from tests.support import LLMUNIX, NO_USER_CONFIG, agent_text, new_workspace, write_spec
@@ -107,14 +107,34 @@ def ws(tmp_path):
     return base
 
 
-@pytest.mark.usefixtures("bubblewrap")  # it starts processes
-def test_ctrl_c_stops_a_long_bash_call_at_once(ws, openai_server):
-    openai_server.enqueue(tool_call("Bash", {"command": LONG, "timeout": 600000}),
-                          "never asked for")
+@pytest.fixture(params=["openai", "claude"])
+def long_bash(request, tmp_path):
+    """A scripted model whose first reply is the long Bash call; (server, CLI args, env)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
     env.update({"TERM": "xterm-256color", "XDG_CONFIG_HOME": NO_USER_CONFIG, "COLUMNS": "120"})
-    term = Terminal([LLMUNIX, "run", "sleep for a while", "--runtime", "openai", "--base-url",
-                     openai_server.url, "--agent", "runner"], ws.root, env)
+    args = {"command": LONG, "timeout": 600000}
+    if request.param == "openai":
+        from tests.scripted.openai_server import OpenAIServer
+
+        with OpenAIServer() as server:
+            server.enqueue(tool_call("Bash", args), "never asked for")
+            yield server, ["--runtime", "openai", "--base-url", server.url], env
+    else:
+        from tests.scripted.anthropic_server import AnthropicServer, tool_use
+
+        with AnthropicServer() as server:
+            server.enqueue(tool_use(MCP_PREFIX + "Bash", args), "never asked for")
+            env.update({"ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "test",
+                        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                        "CLAUDE_CODE_MAX_RETRIES": "0", "HOME": str(tmp_path)})
+            yield server, ["--runtime", "claude"], env
+
+
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
+def test_ctrl_c_stops_a_long_bash_call_at_once(ws, long_bash):
+    server, runtime_args, env = long_bash
+    term = Terminal([LLMUNIX, "run", "sleep for a while", *runtime_args, "--agent", "runner"],
+                    ws.root, env)
     folder = ws.project("default").workspace_dir
     try:
         wait_for_file(folder / "started", term.proc)
@@ -132,7 +152,7 @@ def test_ctrl_c_stops_a_long_bash_call_at_once(ws, openai_server):
     assert step.tool == "Bash" and step.fields["interrupted"] is True
     assert step.fields["is_error"] is True and step.blocks["result"] == INTERRUPTED_OUTPUT
     assert "interrupted" in term.output()
-    assert len(openai_server.model_requests()) == 1  # no model turn after the interrupt
+    assert len(server.model_requests()) == 1  # no model turn after the interrupt
 
 
 @pytest.mark.usefixtures("bubblewrap")  # it starts processes
