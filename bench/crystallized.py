@@ -57,7 +57,8 @@ def floor(root: Path, name: str) -> None:
         "import pathlib,sys;n=sys.argv[1];w=pathlib.Path('projects/bench/workspace');"
         "(w/'index.md').read_text();d=w/'pkgs'/n;d.mkdir(parents=True,exist_ok=True);"
         f"(d/'README.md').write_text({TEMPLATE!r}.replace('NAME',n));"
-        "i=w/'index.md';i.write_text(i.read_text().replace('<!-- end -->','- '+n+'\\n<!-- end -->'))"
+        "i=w/'index.md';"
+        "i.write_text(i.read_text().replace('<!-- end -->','- '+n+'\\n<!-- end -->'))"
     )
     subprocess.run([sys.executable, "-c", code, name], cwd=root, check=True)
     subprocess.run(["git", "add", "-A", "projects/bench/workspace"], cwd=root, check=True)
