@@ -19,6 +19,7 @@ from llmunix.workspace.layout import Workspace
 from tests.scripted.openai_server import OpenAIServer, tool_call
 from tests.support import run_cli
 
+pytestmark = pytest.mark.usefixtures("bubblewrap")  # crystallized tools run in the sandbox
 TOOL = "set-up-the-package-in-pkgs"
 INDEX = "# Packages\n\n<!-- end -->\n"
 
