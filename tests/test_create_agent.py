@@ -171,3 +171,29 @@ def test_an_update_records_the_diff_and_an_agent_without_createagent_is_refused(
         fed = model.fed_back("c4")
         assert fed.is_error and "only an agent that lists CreateAgent" in fed.text
         assert not (ws.project("default").agents_dir / "x.md").exists()
+
+
+def test_claude_runtime_points_a_native_delegation_to_a_created_agent_at_llmunix_own(
+        anthropic_server, tmp_path):
+    """The CLI was given its sub-agents at the start: an Agent call naming a created agent is
+    refused by the gate with the way that works, and the model then uses it."""
+    ws = new_workspace(tmp_path / "ws")
+    home = tmp_path / "home"
+    home.mkdir()
+    model = Model("claude", anthropic_server, home)
+    native = {"subagent_type": "csv-summarizer", "description": "d", "prompt": "Summarize."}
+    model.enqueue(
+        model.call("CreateAgent", SUMMARIZER, id="c1"),
+        model.wire.tool_use("Agent", native, id="c2"),
+        delegate(model, "csv-summarizer", "Summarize.", "c3"),
+        "done",
+    )
+    model.enqueue("summary written", when="SUMMARIZER-MARKER")
+    result = model.run(ws, "Summarize sales.csv")
+    assert result.returncode == 0, result.stderr
+    fed = model.fed_back("c2")
+    assert fed.is_error and "csv-summarizer was created during this run" in fed.text
+    assert f"{MCP_PREFIX}Agent" in fed.text
+    assert model.fed_back("c3").text.strip() == "summary written"
+    denied = [s for s in the_trace(ws).tool_steps() if s.fields["call_id"] == "c2"]
+    assert denied and denied[0].fields["decision"] == "denied"
