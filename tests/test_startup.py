@@ -17,11 +17,24 @@ from tests.support import new_workspace, run_cli
 # Runs the CLI in-process and writes the modules it imported when it exits (exit handlers run
 # before llmunix ends the process).
 PROBE = r"""
-import atexit, json, sys
+import atexit, json, os, sys
 out = sys.argv[1]
+def children():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            cmd = open(f"/proc/{pid}/cmdline").read().replace(chr(0), " ").strip()
+            ppid = int(stat[1])
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+            continue
+        if ppid == os.getpid():
+            found.append(cmd)
+    return found
 def report():
+    data = {"modules": sorted(sys.modules), "children": children()}
     with open(out, "w") as f:
-        json.dump(sorted(sys.modules), f)
+        json.dump(data, f)
 atexit.register(report)
 sys.argv = ["llmunix", *sys.argv[2:]]
 from llmunix.cli.main import main
@@ -32,11 +45,18 @@ NEVER_ON_A_REPLAY = ("openai", "anthropic", "claude_agent_sdk", "httpx", "httpco
                      "asyncio", "watchdog", "prompt_toolkit", "jsonschema", "opentelemetry")
 
 
-def imported(tmp_path: Path, cwd: Path, *args: str) -> tuple[set[str], subprocess.CompletedProcess]:
-    out = tmp_path / "modules.json"
+def probe(tmp_path: Path, cwd: Path, *args: str) -> tuple[dict, subprocess.CompletedProcess]:
+    """What the CLI had imported, and which of its child processes were still there, when it
+    ended."""
+    out = tmp_path / "probe.json"
     done = subprocess.run([sys.executable, "-c", PROBE, str(out), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
-    return {m.split(".")[0] for m in json.loads(out.read_text())}, done
+    return json.loads(out.read_text()), done
+
+
+def imported(tmp_path: Path, cwd: Path, *args: str) -> tuple[set[str], subprocess.CompletedProcess]:
+    found, done = probe(tmp_path, cwd, *args)
+    return {m.split(".")[0] for m in found["modules"]}, done
 
 
 @pytest.fixture
@@ -51,6 +71,15 @@ def test_a_replay_imports_no_model_client_no_network_stack_no_event_loop(tmp_pat
     assert "mode follower" in done.stderr  # it was a replay
     assert (notes.project(hello_notes.PROJECT).workspace_dir / "action_items.md").is_file()
     assert sorted(modules & set(NEVER_ON_A_REPLAY)) == []
+
+
+def test_a_run_leaves_no_process_behind(tmp_path, notes):
+    found, done = probe(tmp_path, notes.root, "run", hello_notes.GOAL, "--project",
+                        hello_notes.PROJECT)
+    assert done.returncode == 0, done.stderr
+    assert "run " in subprocess.run(["git", "log", "-1", "--format=%s"], cwd=notes.root,
+                                    capture_output=True, text=True).stdout  # it committed
+    assert found["children"] == []  # no `git cat-file` (or anything) outlives the CLI
 
 
 def test_a_learner_run_still_uses_the_event_loop(tmp_path, notes, openai_server):

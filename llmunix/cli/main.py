@@ -84,6 +84,12 @@ def _exit(code: int) -> None:
     import contextlib
     import os
 
+    if "git" in sys.modules:
+        # GitPython keeps a `git cat-file` process per repository until the repository object
+        # is collected; collect it now, so that process ends with us instead of as an orphan
+        import gc
+
+        gc.collect()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`) or stream
