@@ -5,6 +5,7 @@ the project's learned traces, never the short-term ones."""
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from collections import Counter
 
@@ -165,3 +166,19 @@ def test_an_index_of_the_previous_format_is_rebuilt(ws):
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
     db.close()
     assert "postings" not in tables and "words" in tables
+
+
+def test_a_settled_trace_rewritten_by_rename_is_read_again(ws):
+    trace = make_trace(ws, "sort the bookmarks")
+    age_memory(ws)
+    assert memory.search(ws, "bookmarks")[0].title == "sort the bookmarks"
+    with memory.MemoryIndex(ws) as index:
+        assert index.refresh() == 0  # settled: nothing to re-read
+    # how llmunix rewrites a trace (markdown_meta.atomic_write): a new file renamed over it
+    tmp = trace.with_name(".rewrite.tmp")
+    tmp.write_text(trace.read_text().replace("sort the bookmarks", "sort the recipes"))
+    os.replace(tmp, trace)
+    age_memory(ws)
+    hits = memory.search(ws, "recipes")
+    assert hits and hits[0].path.endswith(trace.name) and hits[0].title == "sort the recipes"
+    assert memory.search(ws, "bookmarks") == []

@@ -10,7 +10,9 @@ Entries indexed, by tier:
 The index lives in `.llmunix/memory-index.sqlite` (a cache: git ignores it, deleting it is
 safe). A query does not re-read memory: it stats the few memory folders and re-reads only the
 files of a folder whose mtime changed (every trace write ends with a create or a rename, which
-changes its folder's mtime), comparing each file's mtime and size with what was indexed.
+changes its folder's mtime), comparing each file's mtime and size with what was indexed (in
+short_term/, a settled trace whose inode is the one indexed is taken as unchanged: traces end
+with an atomic rename, so no stat per trace).
 A folder or file changed within the last RACY_S seconds is re-checked on the next query, since
 filesystem timestamps are coarse (the "racy" case git also guards against). Goal matching
 checks only the project's long_term/ folder, however many short-term traces there are.
@@ -39,7 +41,7 @@ from llmunix.workspace.layout import Project, Workspace
 INDEX_FILE = "memory-index.sqlite"
 # every table any schema version made (dropped when the version changes)
 _TABLES = ("vocab", "words", "postings", "dirs", "files", "docs", "goals", "goal_df", "stats")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RACY_S = 2.0
 TIER_ORDER = {"beta": 0, "alpha": 1, "delta": 2, "gamma": 3}
 SYSTEM_FILES = {"system/memory_log.md": "alpha", "system/SmartLibrary.md": "delta"}
@@ -49,7 +51,8 @@ SYSTEM_FILES = {"system/memory_log.md": "alpha", "system/SmartLibrary.md": "delt
 # many of those distinct signatures use each word: both kept by deltas as files change.
 _SCHEMA = """
 CREATE TABLE dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER);
-CREATE TABLE files (path TEXT PRIMARY KEY, dir TEXT, mtime_ns INTEGER, size INTEGER);
+CREATE TABLE files (path TEXT PRIMARY KEY, dir TEXT, mtime_ns INTEGER, size INTEGER,
+                    ino INTEGER);
 CREATE INDEX files_dir ON files(dir);
 CREATE TABLE docs (id INTEGER PRIMARY KEY, path TEXT, line INTEGER, tier TEXT, project TEXT,
                    kind TEXT, title TEXT, context TEXT, signature TEXT, status TEXT,
@@ -160,7 +163,8 @@ class MemoryIndex:
         now = time.time_ns()
         racy = int(RACY_S * 1e9)
         stored = dict(self.db.execute("SELECT path, mtime_ns FROM dirs"))
-        changes: list[tuple] = []  # ("file", rel, tier, project, dir, mtime, size) | ("gone", rel)
+        # ("file", rel, tier, project, dir, mtime, size, racy, inode) | ("gone", rel)
+        changes: list[tuple] = []
         dir_updates: dict[str, int | None] = {}
         watched = self._watched() if only is None else only
         for folder, tier, project in watched:
@@ -170,19 +174,26 @@ class MemoryIndex:
                 mtime = -1
             if folder in stored and stored[folder] is not None and stored[folder] == mtime:
                 continue
-            known = {p: (m, s) for p, m, s in self.db.execute(
-                "SELECT path, mtime_ns, size FROM files WHERE dir = ?", (folder,))}
+            known = {p: (m, s, i) for p, m, s, i in self.db.execute(
+                "SELECT path, mtime_ns, size, ino FROM files WHERE dir = ?", (folder,))}
             seen = set()
             clean = now - mtime > racy
+            # short-term traces are written once and finished by an atomic rename (a new
+            # inode): a settled one whose inode is unchanged is not stat'ed again, so a run
+            # does not pay a stat per trace of a big short_term/ folder
+            by_inode = tier == "gamma"
             for entry in _scan(self.root / folder):
                 rel = f"{folder}/{entry.name}"
                 seen.add(rel)
+                had = known.get(rel)
+                if by_inode and had is not None and had[0] != -1 and had[2] == entry.inode():
+                    continue
                 st = entry.stat()
-                if known.get(rel) != (st.st_mtime_ns, st.st_size):
+                if had is None or had[:2] != (st.st_mtime_ns, st.st_size):
                     if now - st.st_mtime_ns <= racy:
                         clean = False
                     changes.append(("file", rel, tier, project, folder, st.st_mtime_ns,
-                                    st.st_size, now - st.st_mtime_ns <= racy))
+                                    st.st_size, now - st.st_mtime_ns <= racy, st.st_ino))
             changes += [("gone", rel) for rel in known if rel not in seen]
             dir_updates[folder] = mtime if clean else None
         if only is None:
@@ -200,8 +211,8 @@ class MemoryIndex:
 
     def _system_changes(self, now: int, racy: int) -> list[tuple]:
         changes: list[tuple] = []
-        known = {p: (m, s) for p, m, s in self.db.execute(
-            "SELECT path, mtime_ns, size FROM files WHERE dir = 'system'")}
+        known = {p: (m, s) for p, m, s, _i in self.db.execute(
+            "SELECT path, mtime_ns, size, ino FROM files WHERE dir = 'system'")}
         for rel, tier in SYSTEM_FILES.items():
             try:
                 st = os.stat(self.root / rel)
@@ -211,7 +222,7 @@ class MemoryIndex:
                 continue
             if known.get(rel) != (st.st_mtime_ns, st.st_size):
                 changes.append(("file", rel, tier, "", "system", st.st_mtime_ns, st.st_size,
-                                now - st.st_mtime_ns <= racy))
+                                now - st.st_mtime_ns <= racy, st.st_ino))
         return changes
 
     def _apply(self, changes: list[tuple], dir_updates: dict[str, int | None]) -> None:
@@ -219,12 +230,13 @@ class MemoryIndex:
         for change in changes:
             if change[0] != "file":
                 continue
-            _, rel, tier, project, folder, mtime, size, is_racy = change
+            _, rel, tier, project, folder, mtime, size, is_racy, ino = change
             try:
                 docs = _docs_for(self.root / rel, tier, rel)
             except (TraceError, OSError, ValueError, TypeError):
                 docs = []  # unreadable: indexed as empty until it changes
-            parsed.append((rel, tier, project, folder, -1 if is_racy else mtime, size, docs))
+            parsed.append((rel, tier, project, folder, -1 if is_racy else mtime, size, ino,
+                           docs))
         db = self.db
         goals: Counter = Counter()  # (project, signature) -> change in learned traces
         n_docs, total_len = 0, 0
@@ -233,9 +245,9 @@ class MemoryIndex:
             for change in changes:
                 n, length = self._forget(change[1], goals)
                 n_docs, total_len = n_docs - n, total_len - length
-            for rel, tier, project, folder, mtime, size, docs in parsed:
-                db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                           (rel, folder, mtime, size))
+            for rel, tier, project, folder, mtime, size, ino, docs in parsed:
+                db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                           (rel, folder, mtime, size, ino))
                 for doc in docs:
                     cur = db.execute(
                         "INSERT INTO docs (path, line, tier, project, kind, title, context, "
