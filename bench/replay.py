@@ -73,18 +73,19 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float
     return wall, cpu, after.ru_maxrss / 1024
 
 
-def leftovers(pid_before: set[int]) -> list[str]:
-    """Processes of this user started since `pid_before` that are still there (zombies too)."""
+def leftovers(pid_before: set[int], where: Path) -> list[str]:
+    """Processes started since `pid_before` still running (or unreaped) in `where`."""
     out = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in pid_before:
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() or "git" in cmd:
-                out.append(f"{entry} {cmd.strip() or stat.split()[1]}")
+        if not entry.isdigit() or int(entry) in pid_before:
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cwd == str(where) or cwd.startswith(f"{where}/"):
+            out.append(f"{entry} {cmd.strip()}")
     return out
 
 
@@ -115,7 +116,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", PROBE, str(modules_file), *goal], cwd=ws, env=env,
                        check=True, capture_output=True)
         time.sleep(0.2)  # let an orphan show up in /proc before looking
-        left = leftovers(pids)
+        left = leftovers(pids, ws)
         modules = json.loads(modules_file.read_text())
         log = subprocess.run(["git", "log", "--oneline"], cwd=ws, capture_output=True, text=True)
     wall, cpu, rss = (median([r[i] for r in runs]) for i in range(3))
