@@ -71,6 +71,11 @@ def context_window_line(e, shown: set[str]) -> str:
     return f"context window {e.window:,} tokens ({e.source}) · model {e.model}"
 
 
+def kernel_state_lines(e) -> list[str]:
+    values = " · ".join(f"{k} {v:.2f}" for k, v in e.values.items())
+    return [f"  state {values}", *(f"  state: {effect}" for effect in e.effects)]
+
+
 def context_paged_line(e) -> str:
     fill = f" (ctx {100 * e.tokens_after // e.window}%)" if e.window else ""
     return f"context {e.agent}: {e.what}{fill}"
@@ -161,6 +166,10 @@ class PlainView:
 
     def _on_ContextPaged(self, e) -> None:
         self._write(context_paged_line(e))
+
+    def _on_KernelState(self, e) -> None:
+        for line in kernel_state_lines(e):
+            self._write(line)
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         self.depth = 0
@@ -356,6 +365,12 @@ class LiveView:
         line = Text("context ", style="yellow")
         line.append(context_paged_line(e).removeprefix("context "), style="dim")
         self._print(line)
+
+    def _on_KernelState(self, e) -> None:
+        from rich.text import Text
+
+        for line in kernel_state_lines(e):
+            self._print(Text(line, style="dim"), indent=False)
 
     def _on_RunFinished(self, e: RunFinished) -> None:
         from rich.text import Text

@@ -25,9 +25,12 @@ class ModeDecision:
 
 def choose_mode(ws: Workspace, project: Project, goal: str) -> ModeDecision:
     """Match the goal against the project's learned traces; thresholds come from llmunix.toml."""
+    from llmunix.kernel.state import current, thresholds
     from llmunix.memory import match_goal
 
     conf = ws.config.memory
+    shift = thresholds(current(ws, project), conf.follower_threshold, conf.mixed_threshold)
+    follower_at, mixed_at = shift.follower, shift.mixed
     matches = match_goal(ws, project, goal)
     if not matches:
         return ModeDecision("learner", 0.0, None, "", "no learned trace for this project")
@@ -37,13 +40,15 @@ def choose_mode(ws: Workspace, project: Project, goal: str) -> ModeDecision:
     record = (f"confidence {learned.confidence:.2f}, success rate {learned.success_rate:.2f}, "
               f"used {learned.usage_count}x")
     trusted = learned.confidence >= MIN_CONFIDENCE and learned.success_rate >= MIN_SUCCESS_RATE
-    if score >= conf.follower_threshold and trusted:
-        mode, why = "follower", f"score {score} ≥ {conf.follower_threshold}; {record}"
-    elif score >= conf.mixed_threshold:
+    if score >= follower_at and trusted:
+        mode, why = "follower", f"score {score} ≥ {follower_at:g}; {record}"
+    elif score >= mixed_at:
         mode = "mixed"
-        why = f"score {score} ≥ {conf.mixed_threshold}" + ("" if trusted else f"; {record}")
+        why = f"score {score} ≥ {mixed_at:g}" + ("" if trusted else f"; {record}")
     else:
-        mode, why = "learner", f"best score {score} < {conf.mixed_threshold}"
+        mode, why = "learner", f"best score {score} < {mixed_at:g}"
+    if shift.why:
+        why += f" ({shift.why})"
     return ModeDecision(mode, score, best.path, learned.trace_id, why)
 
 

@@ -24,6 +24,7 @@ from llmunix.errors import (
 )
 from llmunix.kernel.redact import Redactor, redacting_emit
 from llmunix.kernel.session import Limits, Price, RunSession
+from llmunix.kernel.state import RunFacts, StateRun
 from llmunix.memory.agent_tools import AgentMemory, kernel_files
 from llmunix.policy.gate import DEFAULT_DENY_COMMANDS, Policy
 from llmunix.run.interrupt import Interrupted, call_interruptibly, interruptible
@@ -32,7 +33,7 @@ from llmunix.runtimes.base import Runtime
 from llmunix.runtimes.drive import run_now
 from llmunix.specs.registry import Registry, load_registry
 from llmunix.tools.sandbox import Sandbox
-from llmunix.trace.events import Event, RunFinished, RunStarted
+from llmunix.trace.events import Event, KernelState, RunFinished, RunStarted
 from llmunix.trace.markdown import TraceWriter, iso, new_trace_path, utc_now
 from llmunix.workspace.layout import Workspace, relative_path
 
@@ -194,7 +195,8 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
     if runtime_name != "openai":
         options.pop("base_url", None)
     if runtime_name in ("claude", "openai"):
-        options.setdefault("model", request.model or agent.model or config.run.model or "")
+        model = request.model or _cheaper_model(ws, project, agent, runtime_name)
+        options.setdefault("model", model or agent.model or config.run.model or "")
     if runtime_name == "openai":
         options.setdefault("config", config.openai)
         options.setdefault("windows", {k: m.context_window for k, m in config.models.items()})
@@ -204,12 +206,26 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
     return registry, agent, runtime
 
 
+def _cheaper_model(ws: Workspace, project, agent, runtime: str) -> str | None:
+    """Low energy: the cheapest of the models the agent lists (kernel/state.py)."""
+    if not agent.settings.models:
+        return None
+    from llmunix.kernel import state
+
+    def price(model: str) -> float:
+        p = price_for(ws, runtime, model)
+        return p.input + p.output
+
+    return state.pick_model(state.current(ws, project), agent.settings.models, price)[0]
+
+
 def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
     if ws.config.memory.commit:
         # GitPython takes ~60 ms to import; do it while the model works, not after.
         threading.Thread(target=_warm_git, daemon=True).start()
     registry, agent, runtime = prepare(ws, request)
     project = registry.project
+    kernel_state = StateRun.begin(ws, project)  # None with [state] enabled = false
     limits = resolve_limits(ws, request, agent)
     started_at = utc_now()
     # The model gets the goal as typed; everything written or shown gets it redacted.
@@ -234,6 +250,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         **request.meta,
         **({"piped_input_chars": len(request.piped_input)} if request.piped_input else {}),
         "specs": registry.spec_hashes(),
+        **({"kernel_state": kernel_state.at_start()} if kernel_state else {}),
         "llmunix_version": __version__,
     }
     writer = TraceWriter(trace_path, meta, redact)
@@ -254,6 +271,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         memory=AgentMemory(ws, project, ws.config.memory.core_tokens,
                            exclude=relative_path(trace_path, ws.root)),
         create_agent=ws.config.create_agent,
+        caution=kernel_state.caution if kernel_state else "",
     )
     emit(RunStarted(trace_id, goal_shown, project.name, agent.name, runtime.name,
                     runtime.model, request.mode, str(trace_path), str(project.workspace_dir),
@@ -261,6 +279,8 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
                            {"Read", "Write", "Edit", "Glob", "Grep", "Bash", "Agent",
                             *registry.tools}),
                     sorted(session.subagents()), sandbox=meta["sandbox"]))
+    if kernel_state:
+        emit(KernelState(kernel_state.state.values(), kernel_state.effects))
     clock = time.monotonic()
     status, result, reason = "success", "", ""
     try:
@@ -289,6 +309,9 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
             "cache_read_tokens": session.cache_read_tokens,
             "cost_usd": round(session.cost_usd, 6),
             **session.context_log.summary(),
+            **({"kernel_state": kernel_state.finish(RunFacts(
+                trace_id, status, request.mode, session.refused, session.cost_usd,
+                limits.budget_usd), iso(finished_at))} if kernel_state else {}),
         },
         result,
     )

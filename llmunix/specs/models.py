@@ -63,6 +63,9 @@ class LlmunixSettings(BaseModel):
     budget_usd: float | None = Field(None, ge=0)
     timeout_s: float | None = Field(None, gt=0)
     constraints: Constraints = Constraints()
+    # models the agent may run on, preferred first: with low energy the kernel state picks the
+    # cheapest of them (kernel/state.py)
+    models: list[str] | None = Field(None, min_length=1, max_length=16)
 
 
 @dataclass(frozen=True, kw_only=True)

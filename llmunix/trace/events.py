@@ -154,6 +154,14 @@ class ContextPaged(Event):
     source: str = "llmunix"  # llmunix | claude
 
 
+@dataclass
+class KernelState(Event):
+    """The kernel's state as a run starts (kernel/state.py), and each effect it has."""
+
+    values: dict[str, float]
+    effects: list[str] = field(default_factory=list)
+
+
 _EVENT_NAMES = {
     RunStarted: "run_started",
     ModeChosen: "mode_chosen",
@@ -166,5 +174,6 @@ _EVENT_NAMES = {
     UsageUpdated: "usage",
     RunFinished: "run_finished",
     ContextWindow: "context_window",
+    KernelState: "kernel_state",
     ContextPaged: "context_paged",
 }
