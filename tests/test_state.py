@@ -84,6 +84,14 @@ def test_state_moves_after_success_denial_and_stop(openai_server, tmp_path):
         "confidence 0.60 → 0.50 (the run ended stopped)" in changes[0]
     assert "(success, learner): confidence 0.50 → 0.55" in changes[2]
 
+    # reverting an old run keeps the state as it is now: later runs happened all the same
+    before = (ws.project("default").root / "memory" / "state.md").read_text(encoding="utf-8")
+    oldest = min(_traces(ws), key=lambda t: t.meta["started_at"] + t.trace_id)
+    reverted = run_cli("memory", "revert", oldest.trace_id, cwd=ws.root)
+    assert reverted.returncode == 0, reverted.stderr
+    assert (ws.project("default").root / "memory" / "state.md").read_text(
+        encoding="utf-8") == before
+
 
 def test_confidence_shifts_the_threshold_that_picks_the_mode(openai_server, tmp_path):
     """A goal scoring 0.894 against the learned trace is below the follower threshold (0.92):

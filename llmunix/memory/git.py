@@ -306,9 +306,11 @@ def find_run_commit(root: Path, trace_id: str) -> RunCommit:
     return found[0]
 
 
-def revert_commit(root: Path, sha: str) -> str:
+def revert_commit(root: Path, sha: str, keep_current=lambda path: False) -> str:
     """`git revert` one commit. On a conflict (or any failure) the revert is aborted, the
-    repository is left as it was, and GitError names the conflicting files."""
+    repository is left as it was, and GitError names the conflicting files. Conflicting files
+    for which `keep_current(path)` holds keep their current version instead (running tallies
+    such as the kernel state: undoing a run does not undo what came after it)."""
     with workspace_lock(root):
         repo = open_repo(root)
         actor = _actor(repo)
@@ -318,6 +320,13 @@ def revert_commit(root: Path, sha: str) -> str:
             repo.git.revert("--no-edit", sha, env=env)
         except _git().GitCommandError as exc:
             conflicts = repo.git.diff("--name-only", "--diff-filter=U").split()
+            if conflicts and all(keep_current(c) for c in conflicts):
+                try:
+                    repo.git.checkout("HEAD", "--", *conflicts)
+                    repo.git.revert("--continue", env={**env, "GIT_EDITOR": "true"})
+                    return repo.head.commit.hexsha
+                except _git().GitCommandError:
+                    pass  # aborted below, as any failed revert
             if (Path(repo.git_dir) / "REVERT_HEAD").exists() or \
                     (Path(repo.git_dir) / "sequencer").exists():
                 try:
@@ -325,9 +334,10 @@ def revert_commit(root: Path, sha: str) -> str:
                 except _git().GitCommandError:
                     repo.git.reset("--merge")
             if conflicts:
+                real = [c for c in conflicts if not keep_current(c)] or conflicts
                 raise GitError(
                     f"reverting {sha[:10]} conflicts with later changes to "
-                    f"{', '.join(conflicts)}; the revert was aborted and nothing changed",
+                    f"{', '.join(real)}; the revert was aborted and nothing changed",
                     hint="revert the later runs that touched those files first, or edit them "
                     "by hand",
                 ) from exc

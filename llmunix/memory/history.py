@@ -32,4 +32,6 @@ def revert_run(ws: Workspace, trace_id: str) -> tuple[RunCommit, str]:
     run = gitmem.find_run_commit(ws.root, trace_id)
     if run.reverted_by:
         raise GitError(f"run {run.trace_id} was already reverted by {run.reverted_by[:10]}")
-    return run, gitmem.revert_commit(ws.root, run.sha)
+    # the kernel state is a running tally of every run: it keeps its current values
+    return run, gitmem.revert_commit(ws.root, run.sha,
+                                     keep_current=lambda p: p.endswith("/memory/state.md"))
