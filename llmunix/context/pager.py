@@ -253,10 +253,13 @@ class Pager:
         while True:
             turns = self._turns(messages)
             old = turns[:max(0, len(turns) - keep)]
+            tokens = await self.count(messages, tools)
             for start, end in old:
-                for i in range(start, end):
+                for i in range(start, end):  # the total moves by what each stub saves
+                    before = await self.count_message(messages[i])
                     self._stub(messages[i], event)
-                if await self.count(messages, tools) <= low:
+                    tokens -= int((before - await self.count_message(messages[i])) * self.scale)
+                if tokens <= low:
                     return
             if old:
                 await self._fold(messages, old[0][0], old[-1][1], event)

@@ -71,10 +71,12 @@ def fold_by_rules(previous: str, folded: list[dict], max_chars: int) -> str:
     give way (the trace keeps every step)."""
     lines = [line for line in previous.split("\n") if line and not line.startswith("(…")]
     lines += transcript(folded)
+    size = sum(len(x) + 1 for x in lines)
     dropped = 0
-    while lines and sum(len(x) + 1 for x in lines) > max_chars:
-        lines.pop(0)
+    while dropped < len(lines) and size > max_chars:
+        size -= len(lines[dropped]) + 1
         dropped += 1
+    lines = lines[dropped:]
     if dropped or previous.startswith("(…"):
         earlier = dropped + _earlier(previous)
         lines.insert(0, f"(… {earlier} earlier lines: see the trace)")
