@@ -93,7 +93,7 @@ def test_a_claude_code_consumer_reads_the_whole_run(ws, openai_server):
     messages = [m for m in parsed if m is not None]  # llmunix's own types are skipped
     skipped = {line["type"] for line, m in zip(raw, parsed, strict=True) if m is None}
     assert skipped == {"llmunix_mode", "llmunix_policy", "llmunix_subagent_start",
-                       "llmunix_subagent_end", "llmunix_context_window"}
+                       "llmunix_subagent_end", "llmunix_context_window", "llmunix_kernel_state"}
     assert isinstance(messages[0], SystemMessage) and messages[0].subtype == "init"
     assert isinstance(messages[-1], ResultMessage) and raw[-1]["type"] == "result"
 
