@@ -237,3 +237,35 @@ def test_the_claude_clis_own_compaction_is_recorded_in_the_trace(anthropic_serve
     assert step.fields["tokens_before"] > 100_000 > step.fields["tokens_after"]
     assert [s.input["file_path"] for s in trace.tool_steps()] == ["a.md", "b.md", "c.md", "d.md"]
     assert trace.meta["context"]["paging_events"] == 1
+
+
+def test_text_protocol_models_are_paged_too(openai_server, tmp_path):
+    """A model without native tools calls them as text: its results come back in a user
+    message, which is paged out block by block, and Recall joins the tool list in its prompt."""
+    ws = _workspace(tmp_path, f'\n[models."{MODEL}"]\ncontext_window = 1536\n\n'
+                              "[context]\nsummarize = false\n")
+    text = ws.config_path.read_text(encoding="utf-8").replace(
+        "text_tools = []", f'text_tools = ["{MODEL}"]')
+    ws.config_path.write_text(text, encoding="utf-8")
+    folder = ws.project("default").workspace_dir
+    for i in range(10):
+        (folder / f"f{i:02d}.md").write_text(_file_text(i), encoding="utf-8")
+    calls = [f'<tool_call>{{"name": "Read", "arguments": {{"file_path": "f{i:02d}.md"}}}}'
+             "</tool_call>" for i in range(10)]
+    openai_server.enqueue(*calls, "Read ten files.")
+    result = _run(ws, openai_server, "read ten files", "--max-turns", "20")
+    assert result.returncode == 0, result.stderr
+    requests = openai_server.model_requests()
+    assert len(requests) == 11
+    _fits(openai_server, 1536)
+    assert all("tools" not in r.body for r in requests)
+    last = requests[-1].body["messages"]
+    assert "## Recall\n" in last[0]["content"] and "## Recall\n" not in \
+        requests[0].body["messages"][0]["content"]
+    trace = _only_trace(ws)
+    paging = [s for s in trace.steps if s.kind == "context"]
+    assert paging and 1 in paging[0].fields["paged_steps"]
+    assert "## Earlier in this run" in last[1]["content"]
+    assert '<tool_result name="Read"> [paged out: step' in last[1]["content"]
+    reads = [s for s in trace.tool_steps() if s.tool == "Read"]
+    assert len(reads) == 10 and "file 09 line 9" in trace.full_result(reads[-1])
