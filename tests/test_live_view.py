@@ -64,6 +64,7 @@ def test_model_text_streams_before_the_message_is_whole(ws, model):
     assert "".join(pieces) == TEXT
 
 
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
 def test_a_pipe_gets_one_plain_line_per_event(ws, openai_server):
     from tests.scripted.openai_server import reply, text, tool_call
 

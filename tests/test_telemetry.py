@@ -103,6 +103,7 @@ def ws(tmp_path):
     return base
 
 
+@pytest.mark.usefixtures("bubblewrap")  # it starts processes
 def test_a_run_arrives_as_genai_spans_with_their_parents(ws, openai_server, receiver):
     openai_server.enqueue(
         reply(tool_call("Bash", {"command": f"echo {SECRET} > /dev/null"}),
