@@ -10,6 +10,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2  # a wrong command line (Click's own code for usage errors)
 EXIT_STOPPED = 3
 EXIT_NO_RUNTIME = 4
+EXIT_NOT_RECORDED = 5  # the run ended but its commit failed; the next command retries it
 EXIT_INTERRUPTED = 130
 
 
@@ -91,3 +92,7 @@ class LimitReached(LlmunixError):
     """A run hit one of its limits (turns, budget, time, loop guard)."""
 
     exit_code = EXIT_STOPPED
+
+
+class GitError(LlmunixError):
+    """Git could not record or read the workspace's memory."""

@@ -6,6 +6,8 @@ Imports beyond typer happen inside commands so `llmunix --help` stays fast.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from llmunix import __version__
@@ -62,7 +64,20 @@ def _root(
 def _workspace():
     from llmunix.workspace.layout import find_workspace
 
-    return find_workspace(home=_state["home"])
+    ws = find_workspace(home=_state["home"])
+    _recover_runs(ws)
+    return ws
+
+
+def _recover_runs(ws) -> None:
+    """Runs a killed process left unrecorded are committed by the next command (one line each
+    on stderr). Costs one listing of .llmunix/runs when there are none."""
+    if not (ws.root / ".llmunix" / "runs").is_dir():
+        return
+    from llmunix.run.recording import recover
+
+    for note in recover(ws):
+        sys.stderr.write(f"llmunix: {note}\n")
 
 
 def _project(ws, name: str | None):

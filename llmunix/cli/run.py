@@ -147,6 +147,9 @@ def _run(request, json_out: bool, quiet: bool, output_format: str = "text",
             spans.close()
     if output_format == "text" and not json_out and outcome.result:
         typer.echo(outcome.result)
+    if outcome.commit_error:
+        sys.stderr.write(f"error: commit: failed — {outcome.commit_error} (the trace is kept in "
+                         f"{outcome.trace_path}; the next llmunix command commits it)\n")
     raise typer.Exit(outcome.exit_code)
 
 

@@ -3,6 +3,7 @@ limits the same way for every runtime, writes the trace and emits events."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import LimitReached, SandboxUnavailable
+from llmunix.kernel.changes import RunChanges
 from llmunix.kernel.context_log import ContextLog
 from llmunix.mcp import scope as mcp_scope
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
@@ -55,6 +57,9 @@ class Price:
 
 
 class RunSession:
+    # The files this run changes (kernel/changes.py); set by the runner, None for a bare session.
+    changes: RunChanges | None = None
+
     def __init__(
         self,
         *,
@@ -276,6 +281,8 @@ class RunSession:
     ) -> None:
         name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
         spec = self.registry.tools.get(name)
+        if self.changes is not None and decision.allowed:
+            self.changes.note(name, tool_input)  # the Claude CLI's own Write/Edit
         event = ToolCalled(
             call_id=call_id,
             agent=agent,
@@ -417,13 +424,30 @@ class RunSession:
     def run_tool(self, tool: str, tool_input: dict, agent_name: str | None = None) -> ToolResult:
         """Run a built-in or a tool spec, ungated: callers gate first (see `execute`).
         `agent_name` is the caller, whose constraints may open the sandbox's network."""
+        name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
+        started = time.perf_counter()
+        spec = self.registry.tools.get(name)
+        with self._effects(name, tool_input):
+            result = self._run_tool(name, spec, tool_input, agent_name)
+        if not result.duration_s:
+            result = ToolResult(result.output, result.is_error, result.exit_code,
+                                time.perf_counter() - started)
+        return result
+
+    def _effects(self, name: str, tool_input: Any):
+        """Which files the call changes become this run's (kernel/changes.py)."""
+        if self.changes is None:
+            return contextlib.nullcontext()
+        if name in MEMORY_TOOLS and self.memory is not None:
+            memory = self.memory
+            return self.changes.then(lambda: sorted(memory.changed))  # memory/core.md, ...
+        return self.changes.tool(name, tool_input)
+
+    def _run_tool(self, name: str, spec, tool_input: dict, agent_name: str | None) -> ToolResult:
         from llmunix.errors import ToolError
         from llmunix.tools import builtin as builtin_tools
         from llmunix.tools import spec_exec as tool_exec
 
-        name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
-        started = time.perf_counter()
-        spec = self.registry.tools.get(name)
         try:
             if spec is not None:
                 result = tool_exec.run_tool_spec(spec, tool_input, cwd=self.workspace_dir,
@@ -443,9 +467,6 @@ class RunSession:
                 result = ToolResult(f"unknown tool {name!r}", is_error=True)
         except (ToolError, SandboxUnavailable) as exc:
             result = ToolResult(str(exc), is_error=True)
-        if not result.duration_s:
-            result = ToolResult(result.output, result.is_error, result.exit_code,
-                                time.perf_counter() - started)
         return result
 
     # ------------------------------------------------------------ agents that write agents

@@ -10,15 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmunix.errors import LlmunixError
+from llmunix.errors import GitError
+from llmunix.memory.gitlocks import clear_stale_locks
 
 FALLBACK_NAME = "llmunix"
 FALLBACK_EMAIL = "llmunix@localhost"
 LOCK_FILE = ".llmunix/git.lock"
-
-
-class GitError(LlmunixError):
-    """Git could not record or read the workspace's memory."""
 
 
 def _git():
@@ -84,6 +81,7 @@ def commit_paths(root: Path, message: str, paths: list[str] | None = None, *,
     under `paths` left out (neither staged nor committed)."""
     with workspace_lock(root):
         repo = open_repo(root, create=create)
+        clear_stale_locks(root, Path(repo.git_dir))
         try:
             if paths is None:
                 _retry(repo.git.add, "--all")
@@ -142,6 +140,22 @@ def pending_files(root: Path, paths: list[str]) -> list[str]:
     out = repo.git.status("--porcelain", "-z", "--untracked-files=all", "--no-renames",
                           "--ignored=no", "--", *paths, env=_READ_ENV)
     return [entry[3:] for entry in out.split("\0") if len(entry) > 3 and "D" not in entry[:2]]
+
+
+def commit_files(root: Path, message: str, files: list[str], *, outputs: list[str] = (),
+                 allow_empty: bool = True, lock_wait_s: float = 10.0) -> str | None:
+    """One commit of exactly `files` (workspace-relative; a missing one is recorded as deleted)
+    and nothing else - the run commit. `outputs`: those of them a run's tools wrote, left out
+    when .gitignore ignores them. Stale git locks of dead processes are removed first. The cost
+    does not grow with the history (see gitcommit). GitError says why when it fails."""
+    from llmunix.memory.gitcommit import commit_exact
+
+    with workspace_lock(root):
+        if not (root / ".git").exists():
+            open_repo(root, create=True)
+        clear_stale_locks(root, root / ".git", wait_s=lock_wait_s)
+        return commit_exact(root, message, list(files), allow_empty=allow_empty,
+                            check_ignored=list(outputs))
 
 
 def _has_files(path: Path) -> bool:

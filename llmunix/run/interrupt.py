@@ -19,7 +19,24 @@ T = TypeVar("T")
 
 
 class Interrupted(Exception):
-    """The run was cancelled by Ctrl-C (not raised to the user: runner maps it to a status)."""
+    """The run was cancelled by Ctrl-C, SIGTERM or SIGHUP (not raised to the user: runner maps
+    it to a status)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP raised where a run without an event loop is (the replay)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# SIGTERM (kill, systemd, docker stop) and SIGHUP (the terminal closed) end a run as Ctrl-C does.
+ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 async def interruptible(work: Awaitable[T]) -> T:
@@ -34,29 +51,36 @@ async def interruptible(work: Awaitable[T]) -> T:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     presses = 0
+    first = signal.SIGINT
 
     def on_sigint(signum, frame) -> None:
-        nonlocal presses
+        nonlocal presses, first
         presses += 1
         if presses > 1:
+            if signum != signal.SIGINT:  # a second TERM/HUP: the run is already ending
+                return
             raise KeyboardInterrupt
+        first = signum
         process.kill_all()  # first, so a blocked worker thread returns at once
         if task is not None:
             loop.call_soon_threadsafe(task.cancel)
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        for sig in ENDING_SIGNALS:
+            previous[sig] = signal.signal(sig, on_sigint)
     except ValueError:  # not the main thread of the main interpreter
         return await work
     try:
         return await work
     except BaseException:
         if presses:  # whatever the cancelled run raised on its way out, it was interrupted
-            raise Interrupted from None
+            raise Interrupted(first) from None
         raise
     finally:
-        with contextlib.suppress(ValueError, TypeError):
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
 
 
 def call_interruptibly(work: Callable[[], T]) -> T:
@@ -69,14 +93,17 @@ def call_interruptibly(work: Callable[[], T]) -> T:
 
     def on_sigint(signum, frame) -> None:
         process.kill_all()
-        raise KeyboardInterrupt
+        raise SignalInterrupt(signum)
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        for sig in ENDING_SIGNALS:
+            previous[sig] = signal.signal(sig, on_sigint)
     except ValueError:  # not the main thread of the main interpreter
         return work()
     try:
         return work()
     finally:
-        with contextlib.suppress(ValueError, TypeError):
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)

@@ -4,6 +4,7 @@ everything cleanly however the run ends."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from llmunix import __version__
 from llmunix.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_NOT_RECORDED,
     EXIT_OK,
     EXIT_STOPPED,
     ConfigError,
@@ -27,7 +29,9 @@ from llmunix.kernel.session import Limits, Price, RunSession
 from llmunix.kernel.state import RunFacts, StateRun
 from llmunix.memory.agent_tools import AgentMemory, kernel_files
 from llmunix.policy.gate import DEFAULT_DENY_COMMANDS, Policy
+from llmunix.run import endings
 from llmunix.run.interrupt import Interrupted, call_interruptibly, interruptible
+from llmunix.run.recording import RunRecord, note_commit_failure, run_message
 from llmunix.runtimes import get_runtime
 from llmunix.runtimes.base import Runtime
 from llmunix.runtimes.drive import run_now
@@ -89,10 +93,15 @@ class RunOutcome:
     # only files under agents/ and tools/ its commit takes.
     spec_files: list[Path] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # files not committed: they hold a secret
+    commit_error: str = ""  # why the run's commit failed (the trace is on disk)
+    exit_signal: int | None = None  # SIGINT/SIGTERM/SIGHUP that ended it
 
     @property
     def exit_code(self) -> int:
-        return EXIT_BY_STATUS.get(self.status, EXIT_ERROR)
+        if self.exit_signal:
+            return 128 + int(self.exit_signal)
+        code = EXIT_BY_STATUS.get(self.status, EXIT_ERROR)
+        return EXIT_NOT_RECORDED if self.commit_error and code == EXIT_OK else code
 
 
 def piped_block(text: str) -> str:
@@ -254,6 +263,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         "llmunix_version": __version__,
     }
     writer = TraceWriter(trace_path, meta, redact)
+    record = _open_record(ws, project, trace_id, trace_path)
     session = RunSession(
         registry=registry,
         agent=agent,
@@ -273,6 +283,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         create_agent=ws.config.create_agent,
         caution=kernel_state.caution if kernel_state else "",
     )
+    session.changes = record.changes if record else None
     emit(RunStarted(trace_id, goal_shown, project.name, agent.name, runtime.name,
                     runtime.model, request.mode, str(trace_path), str(project.workspace_dir),
                     sorted(session.allowed_tools(agent) or
@@ -282,13 +293,14 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     if kernel_state:
         emit(KernelState(kernel_state.state.values(), kernel_state.effects))
     clock = time.monotonic()
-    status, result, reason = "success", "", ""
+    status, result, reason, exit_signal = "success", "", "", None
     try:
         result = _drive(runtime, session, limits.timeout_s)
     except LimitReached as exc:
         status, reason = "stopped", exc.message
-    except (KeyboardInterrupt, Interrupted):
-        status, reason = "interrupted", "interrupted by the user (Ctrl-C)"
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        status, reason, exit_signal = "interrupted", endings.reason(signum), signum
     except LlmunixError as exc:
         status, reason = "error", str(exc)
     except Exception as exc:  # noqa: BLE001 - any failure ends the run with its trace intact
@@ -296,6 +308,27 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     duration = time.monotonic() - clock
     result, reason = redact(result), redact(reason)
     finished_at = utc_now()
+    with endings.held_signals() as held:
+        outcome = _finish(ws, project, request, runtime, session, writer, record, status,
+                          result, reason, duration, finished_at, goal_shown, redact,
+                          kernel_state, limits)
+    outcome.exit_signal = exit_signal or held.first
+    emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
+                     session.input_tokens, session.output_tokens, round(session.cost_usd, 6),
+                     str(trace_path), {"commit": outcome.commit,
+                                       **({"left_out": outcome.left_out}
+                                          if outcome.left_out else {}),
+                                       **({"commit_error": outcome.commit_error}
+                                          if outcome.commit_error else {})},
+                     session.cache_read_tokens))
+    _auto_consolidate(ws, project)
+    return outcome
+
+
+def _finish(ws, project, request, runtime, session, writer, record, status, result, reason,
+            duration, finished_at, goal_shown, redact, kernel_state, limits) -> RunOutcome:
+    """Finish the trace and record the run (signals held by the caller)."""
+    trace_id = writer.meta["trace_id"]
     writer.finish(
         {
             "status": status,
@@ -315,10 +348,11 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
         },
         result,
     )
-    outcome = RunOutcome(trace_id, str(trace_path), status, result, reason, session.turns,
-                         session.input_tokens, session.output_tokens, session.cost_usd, duration,
-                         model=session.model)
-    _record_follower_use(request, outcome)
+    outcome = RunOutcome(writer.meta["trace_id"], str(writer.path), status, result, reason,
+                         session.turns, session.input_tokens, session.output_tokens,
+                         session.cost_usd, duration, model=session.model)
+    if _record_follower_use(request, outcome) and record:
+        record.changes.add(request.source)
     if request.crystal is not None:
         from llmunix.run.crystallized import record_use
 
@@ -326,16 +360,32 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
             record_use(request, outcome.status)
         outcome.spec_files.append(request.crystal.path)
     outcome.spec_files += session.written_specs
+    if record is None:
+        return outcome
+    record.changes.add(*outcome.spec_files)  # the specs llmunix wrote: a sanctioned change
+    if kernel_state:  # memory/state.md, rewritten at the end of every run
+        record.changes.add(*(p for p in kernel_files(ws, project) if p.name == "state.md"))
+    done = True
     if ws.config.memory.commit:
-        outcome.commit = commit_run(ws, project, outcome, replace(request, goal=goal_shown),
-                                    runtime.name, redact=redact)
-    extra = {"commit": outcome.commit,
-             **({"left_out": outcome.left_out} if outcome.left_out else {})}
-    emit(RunFinished(trace_id, status, result, reason, round(duration, 3), session.turns,
-                     session.input_tokens, session.output_tokens, round(session.cost_usd, 6),
-                     str(trace_path), extra, session.cache_read_tokens))
-    _auto_consolidate(ws, project)
+        try:
+            outcome.commit = record.commit(run_message(
+                outcome.trace_id, goal_shown, runtime=runtime.name, mode=request.mode,
+                status=status, cost_usd=outcome.cost_usd, model=outcome.model,
+                input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+                duration_s=duration), redact=redact, left_out=outcome.left_out)
+        except LlmunixError as exc:  # the trace is on disk; the journal keeps the run for later
+            outcome.commit_error = exc.message
+            note_commit_failure(writer.path, exc.message)
+            done = False
+    record.close(done=done)
     return outcome
+
+
+def _open_record(ws: Workspace, project, trace_id: str, trace_path: Path) -> RunRecord | None:
+    try:
+        return RunRecord.open(ws, project, trace_id, trace_path)
+    except OSError:  # a read-only .llmunix: the run goes on, committed as folders were
+        return None
 
 
 def _auto_consolidate(ws: Workspace, project) -> None:
@@ -364,37 +414,6 @@ def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
 def _warm_git() -> None:
     with contextlib.suppress(Exception):
         import git  # noqa: F401
-
-
-def commit_run(ws: Workspace, project, outcome: RunOutcome, request: RunRequest,
-               runtime: str, *, redact: Redactor | None = None) -> str | None:
-    """One commit per run: its trace and whatever it changed in the project."""
-    from llmunix.memory import git as gitmem
-
-    goal = " ".join(request.goal.split())
-    subject = f"run {outcome.trace_id}: {goal[:72]}"
-    message = (
-        f"{subject}\n\nRuntime: {runtime}\nMode: {request.mode}\nStatus: {outcome.status}\n"
-        f"Cost-USD: {outcome.cost_usd:.6f}\nModel: {outcome.model or '-'}\n"
-        f"Tokens: {outcome.input_tokens} in, {outcome.output_tokens} out\n"
-        f"Duration-S: {outcome.duration_s:.3f}\n"
-    )
-    # Only this run's trace and the folders a run changes: a concurrent run's half-written trace
-    # must not ride along in this commit.
-    trace = Path(outcome.trace_path)
-    # Never the project's agents/ or tools/: a run cannot change its own rules - but for the
-    # specs llmunix wrote through CreateAgent, the one sanctioned way.
-    folders = [trace, trace.with_suffix(""), project.workspace_dir, project.output_dir,
-               project.long_term_dir, *kernel_files(ws, project), *outcome.spec_files]
-    paths = [p.relative_to(ws.root).as_posix() for p in folders if p.exists()]
-    try:
-        if redact is not None:  # a file holding a secret stays out of git (kernel/redact.py)
-            outcome.left_out = redact.files_holding_secrets(
-                ws.root, gitmem.pending_files(ws.root, paths))
-        return gitmem.commit_paths(ws.root, message, paths, create=True, allow_empty=True,
-                                   exclude=outcome.left_out)
-    except LlmunixError:
-        return None  # memory versioning must never lose a finished run; the trace is on disk
 
 
 def run(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
@@ -458,7 +477,7 @@ def _run_recorded_use(ws: Workspace, request: RunRequest, emit) -> RunOutcome:
     return run_goal(ws, request, emit)
 
 
-def _record_follower_use(request: RunRequest, outcome: RunOutcome) -> None:
+def _record_follower_use(request: RunRequest, outcome: RunOutcome) -> bool:
     """A replay of a learned trace updates its record (usage, success rate, confidence)."""
     from llmunix.trace.markdown import read_meta
 
@@ -468,3 +487,5 @@ def _record_follower_use(request: RunRequest, outcome: RunOutcome) -> None:
         from llmunix.memory import record_use
 
         record_use(request.source, outcome.status == "success")
+        return True
+    return False

@@ -164,8 +164,13 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 
 def _rewrite_frontmatter(path: Path, meta: dict[str, Any]) -> None:
-    _, body = split_frontmatter(path.read_text(encoding="utf-8"), path)
+    _, body = split_frontmatter(read_regular(path), path)
     atomic_write(path, dump_frontmatter(meta) + body)
+
+
+def rewrite_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Replace a trace's frontmatter (atomically), its steps untouched."""
+    _rewrite_frontmatter(path, meta)
 
 
 # ---------------------------------------------------------------- reading

@@ -104,6 +104,7 @@ class MemoryConfig(_Section):
     mixed_threshold: float = Field(0.75, ge=0, le=1)
     commit: bool = True
     core_tokens: int = Field(1024, gt=0)  # the most each core memory block may hold
+    git_lock_wait_s: float = Field(10.0, ge=0, le=3600)  # a live git's index.lock, waited for
 
 
 class TelemetryConfig(_Section):

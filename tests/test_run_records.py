@@ -1,0 +1,231 @@
+"""Every run recorded, exactly: a stale git lock recovered, a failed commit reported, SIGTERM and
+SIGHUP ending a run like Ctrl-C, a killed run committed `interrupted` by the next command, and
+concurrent runs each committing exactly their own files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.examples.hello_notes import GOAL, PROJECT
+from tests.scripted.openai_server import OpenAIServer, tool_call
+from tests.support import LLMUNIX, run_cli
+
+NO_MODEL = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def run_commits(root: Path) -> list[tuple[str, list[str]]]:
+    """(subject, files) of each run commit, newest first."""
+    out = git(root, "log", "--format=@@%s", "--name-only")
+    commits = []
+    for block in out.split("@@")[1:]:
+        lines = [ln for ln in block.strip().splitlines() if ln]
+        if lines[0].startswith("run "):
+            commits.append((lines[0], lines[1:]))
+    return commits
+
+
+def trace_meta(path: Path) -> dict:
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    return yaml.safe_load(text.split("\n---\n", 1)[0][4:])
+
+
+@pytest.fixture
+def demo(tmp_path) -> Path:
+    root = tmp_path / "demo"
+    assert run_cli("init", str(root), "--example", PROJECT, cwd=tmp_path).returncode == 0
+    return root
+
+
+# ---------------------------------------------------------------- git you can trust
+
+
+def test_a_stale_index_lock_is_removed_and_the_run_committed(demo):
+    (demo / ".git" / "index.lock").write_text("")  # what a git killed mid-commit leaves
+    before = len(run_commits(demo))
+    proc = run_cli("run", GOAL, "--project", PROJECT, "--mode", "follower", cwd=demo,
+                   env=NO_MODEL)
+    assert proc.returncode == 0, proc.stderr
+    assert not (demo / ".git" / "index.lock").exists()
+    assert len(run_commits(demo)) == before + 1
+    assert git(demo, "status", "--porcelain") == ""
+
+
+def test_a_failed_commit_is_reported_and_made_by_the_next_command(demo):
+    config = demo / "llmunix.toml"
+    text = config.read_text(encoding="utf-8")
+    assert "git_lock_wait_s = 10" in text
+    config.write_text(text.replace("git_lock_wait_s = 10", "git_lock_wait_s = 0.2"),
+                      encoding="utf-8")
+    holder = subprocess.Popen(  # a live process holding the index lock open
+        [sys.executable, "-c", "import sys; f = open(sys.argv[1], 'w'); sys.stdin.read()",
+         str(demo / ".git" / "index.lock")], stdin=subprocess.PIPE)
+    try:
+        while not (demo / ".git" / "index.lock").exists():
+            time.sleep(0.01)
+        before = len(run_commits(demo))
+        proc = run_cli("run", GOAL, "--project", PROJECT, "--mode", "follower", cwd=demo,
+                       env=NO_MODEL)
+    finally:
+        holder.communicate(b"")  # it exits; its lock file stays behind, now stale
+    assert proc.returncode == 5, proc.stderr
+    assert "error: commit: failed — .git/index.lock is held by process" in proc.stderr
+    assert len(run_commits(demo)) == before
+    trace = next((demo / "projects" / PROJECT / "memory" / "short_term").glob("*.md"))
+    assert trace_meta(trace)["commit"].startswith("failed — .git/index.lock is held")
+    log = run_cli("log", cwd=demo)  # the next command: the stale lock goes, the run is committed
+    assert log.returncode == 0, log.stderr
+    assert f"run {trace.stem} (success) committed by this command" in log.stderr
+    assert [s for s, _ in run_commits(demo)][0].startswith(f"run {trace.stem}:")
+    assert trace_meta(trace)["commit"].startswith("made by a later command (failed — ")
+    assert git(demo, "status", "--porcelain") == " M llmunix.toml\n"  # the test's own edit
+
+
+# ---------------------------------------------------------------- every ending recorded
+
+
+def _run_until_bash_starts(root: Path, server: OpenAIServer, token: str):
+    marker = root / "projects" / "default" / "workspace" / "started.txt"
+    server.enqueue(tool_call("Bash", {"command": f"echo go > started.txt; sleep {token}; "
+                                                 "echo late > late.txt"}))
+    server.enqueue("done")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update(OPENAI_API_KEY="test", NO_COLOR="1")
+    proc = subprocess.Popen([LLMUNIX, "run", "a long command", "--mode", "learner", "--runtime",
+                             "openai", "--base-url", server.url, "--model", "m"], cwd=root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the Bash call never started"
+        time.sleep(0.02)
+    return proc
+
+
+def _alive_with(token: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if token.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_end_a_run_like_ctrl_c(tmp_path, sig, code):
+    root = tmp_path / "ws"
+    assert run_cli("init", str(root), cwd=tmp_path).returncode == 0
+    token = "31.4159"
+    with OpenAIServer() as server:
+        proc = _run_until_bash_starts(root, server, token)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    name = signal.Signals(sig).name
+    assert f"interrupted by {name}" in err
+    trace = next((root / "projects" / "default" / "memory" / "short_term").glob("*.md"))
+    meta = trace_meta(trace)
+    assert meta["status"] == "interrupted" and name in meta["reason"]
+    subject, files = run_commits(root)[0]
+    assert subject.startswith(f"run {trace.stem}:")
+    assert "Status: interrupted" in git(root, "show", "-s", "--format=%b", "HEAD")
+    assert _alive_with(token) == []  # the command's process did not outlive the run
+    assert not (root / "projects" / "default" / "workspace" / "late.txt").exists()
+    assert "projects/default/workspace/started.txt" in files  # its output, the run's own
+
+
+def test_a_killed_run_is_committed_interrupted_by_the_next_command(tmp_path):
+    root = tmp_path / "ws"
+    assert run_cli("init", str(root), cwd=tmp_path).returncode == 0
+    with OpenAIServer() as server:
+        proc = _run_until_bash_starts(root, server, "27.1828")
+        proc.kill()
+        proc.communicate(timeout=60)
+    trace = next((root / "projects" / "default" / "memory" / "short_term").glob("*.md"))
+    assert trace_meta(trace)["status"] == "running"  # as the kill left it
+    before = len(run_commits(root))
+    nxt = run_cli("agents", "list", cwd=root)
+    assert nxt.returncode == 0, nxt.stderr
+    assert f"run {trace.stem} (interrupted) committed by this command" in nxt.stderr
+    assert trace_meta(trace)["status"] == "interrupted"
+    assert len(run_commits(root)) == before + 1
+    assert run_commits(root)[0][0].startswith(f"run {trace.stem}:")
+    again = run_cli("agents", "list", cwd=root)
+    assert "committed by this command" not in again.stderr  # once
+    assert git(root, "status", "--porcelain", "--", "projects/default/memory") == ""
+
+
+# ---------------------------------------------------------------- exact attribution
+
+
+def test_concurrent_runs_commit_exactly_their_own_files(tmp_path):
+    """16 runs at once on one project, each writing one file with Write and one with Bash:
+    each commit holds exactly its trace and its two files; reverting one run leaves the others
+    intact."""
+    root = tmp_path / "ws"
+    assert run_cli("init", str(root), cwd=tmp_path).returncode == 0
+    n = 16
+
+    def first(marker):
+        return lambda r: marker in json.dumps(r.body) and '"role": "tool"' not in \
+            json.dumps(r.body)
+
+    def second(marker):
+        return lambda r: marker in json.dumps(r.body) and json.dumps(r.body).count(
+            '"role": "tool"') == 1
+
+    def last(marker):
+        return lambda r: marker in json.dumps(r.body) and json.dumps(r.body).count(
+            '"role": "tool"') == 2
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update(OPENAI_API_KEY="test", NO_COLOR="1")
+    with OpenAIServer() as server:
+        for i in range(n):
+            m = f"job-{i:02d}-x"
+            server.enqueue(tool_call("Write", {"file_path": f"w{i:02d}.txt", "content": m}),
+                           when=first(m))
+            server.enqueue(tool_call("Bash", {"command": f"echo {m} > b{i:02d}.txt"}),
+                           when=second(m))
+            server.enqueue("done", when=last(m))
+        procs = [subprocess.Popen([LLMUNIX, "run", f"make job-{i:02d}-x", "--mode", "learner",
+                                   "--runtime", "openai", "--base-url", server.url, "--model",
+                                   "m", "--quiet"], cwd=root, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for i in range(n)]
+        results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0] * n, [e for _o, e in results]
+    commits = run_commits(root)
+    assert len(commits) == n
+    for subject, files in commits:
+        i = subject.split("make job-")[1][:2]
+        outputs = sorted(f for f in files if "/workspace/" in f)
+        assert outputs == [f"projects/default/workspace/b{i}.txt",
+                           f"projects/default/workspace/w{i}.txt"], (subject, files)
+        traces = [f for f in files if "/short_term/" in f]
+        assert len(traces) == 1 and f"make-job-{i}-x" in traces[0]
+    assert git(root, "status", "--porcelain") == ""
+    victim = commits[5][0].split()[1].rstrip(":")
+    i = commits[5][0].split("make job-")[1][:2]
+    assert run_cli("memory", "revert", victim, cwd=root).returncode == 0
+    ws = root / "projects" / "default" / "workspace"
+    assert not (ws / f"w{i}.txt").exists() and not (ws / f"b{i}.txt").exists()
+    left = sorted(p.name for p in ws.iterdir() if p.name != ".gitkeep")
+    assert len(left) == 2 * (n - 1)
