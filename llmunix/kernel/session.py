@@ -376,7 +376,7 @@ class RunSession:
                 f"max turns reached ({self.limits.max_turns})",
                 hint="raise it with --max-turns, the agent's llmunix.max_turns or llmunix.toml",
             )
-        if self.limits.budget_usd and self.cost_usd >= self.limits.budget_usd:
+        if self.cost_usd > 0 and self.cost_usd >= self.limits.budget_usd:  # $0: nothing paid
             raise LimitReached(
                 f"budget reached (${self.cost_usd:.4f} of ${self.limits.budget_usd:.4f})",
                 hint="raise it with --budget, the agent's llmunix.budget_usd or llmunix.toml",

@@ -430,7 +430,7 @@ def search(ws: Workspace, query: str, *, project: str | None = None, limit: int 
 
 
 def match_goal(ws: Workspace, project: Project | str | None, goal: str,
-               limit: int = 5) -> list[Match]:
+               limit: int = 5, skipped: list | None = None) -> list[Match]:
     """The project's learned traces that fit `goal`, best first. score: 1.0 when the goal's
     normalized signature equals the trace's; else the normalized BM25 similarity of the goals
     (0..0.99). Demoted traces and superseded versions are left out."""
@@ -444,7 +444,9 @@ def match_goal(ws: Workspace, project: Project | str | None, goal: str,
         path = ws.root / rel
         try:
             trace = load_long_term(path)
-        except TraceError:
+        except TraceError as exc:
+            if skipped is not None:  # the caller says so: a broken file is never silent
+                skipped.append(exc)
             continue
         if trace.demoted:  # the index can lag a demotion made this very second
             continue

@@ -9,6 +9,7 @@ from typing import Any
 
 from llmunix.errors import TraceError
 from llmunix.memory.longterm import _BULLET_RE, _FENCE_RE, _STEP_RE, LongTermStep, LongTermTrace
+from llmunix.memory.replay_check import digests
 from llmunix.specs.frontmatter import (
     atomic_write,
     dump_frontmatter,
@@ -34,7 +35,8 @@ def _heading(step: LongTermStep) -> str:
 
 def render_steps(steps: list[LongTermStep]) -> str:
     parts = []
-    for step in steps:
+    chain = digests(steps)
+    for step, digest in zip(steps, chain, strict=True):
         bullets: dict[str, Any] = {"kind": step.kind, "call_id": step.call_id}
         if step.kind == "subagent end":
             bullets["agent"] = step.agent
@@ -47,6 +49,7 @@ def render_steps(steps: list[LongTermStep]) -> str:
             bullets["spec_hash"] = step.spec_hash
         if step.source_step:
             bullets["source_step"] = step.source_step
+        bullets["digest"] = digest
         lines = [f"### Step {step.number}: {_heading(step)}", ""]
         lines += [f"- {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in bullets.items()]
         body = "\n".join(lines) + "\n\n"
@@ -59,6 +62,8 @@ def render_steps(steps: list[LongTermStep]) -> str:
 
 
 def render(meta: dict[str, Any], goal: str, steps: list[LongTermStep], result: str) -> str:
+    chain = digests(steps)
+    meta["steps_digest"] = chain[-1] if chain else ""
     quoted = "\n".join("> " + line if line else ">" for line in goal.splitlines() or [""])
     return (
         dump_frontmatter(meta)
@@ -142,6 +147,7 @@ def _step(raw: dict[str, Any], path: Path) -> LongTermStep:
         blocks.get("result", ""), bool(f.get("is_error", False)), str(f.get("call_id", "")),
         parent, str(f.get("within", "")), int(f.get("depth", 0) or 0),
         str(f.get("spec_hash", "")), int(f.get("source_step", 0) or 0),
+        str(f.get("digest", "")),
     )
 
 

@@ -102,6 +102,7 @@ class LongTermStep:
     depth: int = 0
     spec_hash: str = ""
     source_step: int = 0
+    digest: str = ""  # as read from a learned trace (memory/replay_check.py chains them)
 
     def call(self) -> dict[str, Any]:
         caller = self.parent if self.kind == "subagent start" else self.agent

@@ -10,12 +10,13 @@ gutters, absolute vs relative paths, trailing notes).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmunix.errors import TraceError
 from llmunix.memory.learned_file import load_long_term
 from llmunix.memory.longterm import steps_from_trace as learned_steps
+from llmunix.memory.replay_check import ReplayRefused, check  # noqa: F401
 from llmunix.tools.result import ToolResult
 from llmunix.trace.markdown import Trace, read_meta, read_trace
 from llmunix.trace.steps import NOT_REPLAYED, ReplayStep, replay_steps  # noqa: F401
@@ -40,6 +41,15 @@ class ReplaySource:
     result: str
     steps: list[ReplayStep]
     path: Path
+    recorded: list = field(default_factory=list)  # the steps as recorded (LongTermStep)
+    meta: dict = field(default_factory=dict)
+    learned: bool = False
+
+    def check(self, registry) -> None:
+        """ReplayRefused unless the recording can be replayed with `registry` as it is now
+        (memory/replay_check.py): before anything runs."""
+        check(self.path, self.recorded, self.meta, registry, learned=self.learned,
+              recorded_digests=[s.digest for s in self.recorded] if self.learned else None)
 
 
 def steps_from_trace(trace: Trace) -> list[ReplayStep]:
@@ -52,13 +62,16 @@ def load_source(path: Path) -> ReplaySource:
     if "goal_signature" in read_meta(path):
         learned = load_long_term(path)
         return ReplaySource(learned.trace_id, learned.goal, learned.runtime, learned.result,
-                            learned.replay_steps(), path)
+                            learned.replay_steps(), path, learned.steps, dict(learned.meta),
+                            True)
     trace = read_trace(path)
     if not trace.tool_steps():
         raise TraceError("the trace has no tool calls to replay", path=path)
+    recorded = learned_steps(trace)
     return ReplaySource(trace.trace_id, str(trace.meta.get("goal", "")),
                         str(trace.meta.get("runtime", "")), trace.result,
-                        steps_from_trace(trace), path)
+                        replay_steps(recorded, source_numbers=True), path, recorded,
+                        dict(trace.meta), False)
 
 
 def _normalize(tool: str, text: str, workspace: Path) -> str:

@@ -31,9 +31,12 @@ def choose_mode(ws: Workspace, project: Project, goal: str) -> ModeDecision:
     conf = ws.config.memory
     shift = thresholds(current(ws, project), conf.follower_threshold, conf.mixed_threshold)
     follower_at, mixed_at = shift.follower, shift.mixed
-    matches = match_goal(ws, project, goal)
+    skipped: list = []
+    matches = match_goal(ws, project, goal, skipped=skipped)
+    unreadable = "".join(f"; skipped an unreadable learned trace: {exc}" for exc in skipped[:3])
     if not matches:
-        return ModeDecision("learner", 0.0, None, "", "no learned trace for this project")
+        return ModeDecision("learner", 0.0, None, "",
+                            "no learned trace for this project" + unreadable)
     best = matches[0]
     learned = best.trace
     score = round(best.score, 3)

@@ -23,6 +23,7 @@ from llmunix.errors import (
     LimitReached,
     LlmunixError,
     SpecError,
+    TraceError,
 )
 from llmunix.kernel.redact import Redactor, redacting_emit
 from llmunix.kernel.session import Limits, Price, RunSession
@@ -192,7 +193,9 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
 
         if request.source is None:
             raise LlmunixError("follower mode needs a trace to follow")
-        return registry, agent, ReplayRuntime(load_source(request.source))
+        source = load_source(request.source)
+        source.check(registry)  # a changed, incomplete or out-of-date recording runs nothing
+        return registry, agent, ReplayRuntime(source)
     runtime_name = request.runtime or config.run.runtime
     if runtime_name == "replay":
         raise LlmunixError(
@@ -398,6 +401,14 @@ def _auto_consolidate(ws: Workspace, project) -> None:
 
 
 def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
+    price = session.price
+    if session.limits.budget_usd <= 0 and runtime.name != "replay" and (
+            price.input or price.output or price.cache_read):
+        raise LimitReached(  # before any call: a budget of $0 means no paid call at all
+            f"budget is ${session.limits.budget_usd:g}: no paid model call is made "
+            f"({runtime.name}, model {runtime.model or 'default'})",
+            hint="raise it with --budget, or use a replay (--mode follower) or a model priced "
+            "at 0 in [prices]")
     if runtime.synchronous:  # the replay: no event loop (runtimes/drive.py)
         return call_interruptibly(lambda: run_now(runtime, session))
     import asyncio
@@ -451,7 +462,15 @@ def run(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> Ru
     if mode == "follower":
         follow = replace(request, mode="follower", source=decision.path,
                          meta={**request.meta, **chosen})
-        outcome = _run_recorded_use(ws, follow, emit)
+        try:
+            outcome = _run_recorded_use(ws, follow, emit)
+        except TraceError as exc:  # refused before anything ran (memory/replay_check.py)
+            if request.mode == "follower":
+                raise
+            emit(ModeChosen("learner", decision.score, decision.trace_id,
+                            f"learned trace not replayed: {exc}; running as learner"))
+            return run_goal(ws, replace(request, mode="learner", meta={
+                **request.meta, **chosen, "replay_refused": str(exc)}), emit)
         if outcome.status != "error" or request.mode == "follower":
             return outcome
         emit(ModeChosen("learner", decision.score, decision.trace_id,
