@@ -59,6 +59,8 @@ class Price:
 class RunSession:
     # The files this run changes (kernel/changes.py); set by the runner, None for a bare session.
     changes: RunChanges | None = None
+    # The most characters of one tool result sent to the model (0: all); set by the runner.
+    model_output_chars: int = 0
 
     def __init__(
         self,
@@ -387,7 +389,7 @@ class RunSession:
     # ------------------------------------------------------------ running tools
 
     async def execute(self, agent_name: str, tool: str, tool_input: Any, call_id: str,
-                      *, in_thread: bool = True) -> ToolResult:
+                      *, in_thread: bool = True, whole: bool = False) -> ToolResult:
         """Gate, run and record one call of a tool llmunix executes itself. The tool runs in a
         worker thread so a model stream or a hook can be served meanwhile; a runtime with
         nothing else to serve (replay) runs it in place (`in_thread=False`)."""
@@ -419,7 +421,18 @@ class RunSession:
         self.tool_called(call_id=call_id, agent=agent_name, tool=tool, tool_input=tool_input,
                          output=result.output, is_error=result.is_error,
                          duration_s=result.duration_s, decision=decision)
-        return result
+        return result if whole else self.for_model(result)
+
+    def for_model(self, result: ToolResult) -> ToolResult:
+        """What the model is sent: the output cut at `model_output_chars` ([limits]
+        tool_output_chars); the trace keeps it whole (its sidecar folder)."""
+        limit = self.model_output_chars
+        if not limit or len(result.output) <= limit:
+            return result
+        note = (f"\n[... output cut at {limit:,} of {len(result.output):,} characters; the "
+                "whole output is in the run's trace]")
+        return ToolResult(result.output[:limit] + note, result.is_error, result.exit_code,
+                          result.duration_s)
 
     def run_tool(self, tool: str, tool_input: dict, agent_name: str | None = None) -> ToolResult:
         """Run a built-in or a tool spec, ungated: callers gate first (see `execute`).

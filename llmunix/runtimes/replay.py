@@ -28,7 +28,8 @@ class ReplayRuntime(Runtime):
                 session.subagent_finished(step.agent, step.parent, step.call_id)
                 continue
             result = await session.execute(step.agent, step.tool, step.input,
-                                           f"replay-{step.number}", in_thread=False)
+                                           f"replay-{step.number}", in_thread=False,
+                                           whole=True)
             spec = session.registry.tools.get(step.tool)
             problem = check_step(step, result, session.workspace_dir,
                                  deterministic=bool(spec and spec.deterministic))

@@ -56,6 +56,7 @@ class LimitsConfig(_Section):
     max_turns: int = Field(40, gt=0)
     budget_usd: float = Field(2.0, ge=0)
     timeout_s: float = Field(1800, gt=0)
+    tool_output_chars: int = Field(30_000, ge=0)  # of one tool result, sent to the model
 
 
 class PolicyConfig(_Section):
