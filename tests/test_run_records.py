@@ -229,3 +229,29 @@ def test_concurrent_runs_commit_exactly_their_own_files(tmp_path):
     assert not (ws / f"w{i}.txt").exists() and not (ws / f"b{i}.txt").exists()
     left = sorted(p.name for p in ws.iterdir() if p.name != ".gitkeep")
     assert len(left) == 2 * (n - 1)
+
+
+def test_a_long_tool_output_is_cut_for_the_model_and_kept_whole(tmp_path):
+    """The model gets [limits] tool_output_chars of a result; the trace's sidecar keeps all."""
+    root = tmp_path / "ws"
+    assert run_cli("init", str(root), cwd=tmp_path).returncode == 0
+    config = root / "llmunix.toml"
+    text = config.read_text(encoding="utf-8")
+    assert "tool_output_chars = 30000" in text
+    config.write_text(text.replace("tool_output_chars = 30000", "tool_output_chars = 1000"),
+                      encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update(OPENAI_API_KEY="test", NO_COLOR="1")
+    with OpenAIServer() as server:
+        server.enqueue(tool_call("Bash", {"command": "printf 'x%.0s' $(seq 1 9000)"}))
+        server.enqueue("done")
+        proc = subprocess.run([LLMUNIX, "run", "flood it", "--mode", "learner", "--runtime",
+                               "openai", "--base-url", server.url, "--model", "m"], cwd=root,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        sent = json.dumps(server.tool_results(server.model_requests()[-1]))
+    assert "output cut at 1,000 of 9,000 characters" in sent
+    assert sent.count("x") < 1100
+    trace = next((root / "projects" / "default" / "memory" / "short_term").glob("*.md"))
+    sidecar = next(trace.with_suffix("").glob("step-*.txt"))
+    assert sidecar.read_text(encoding="utf-8").count("x") == 9000
