@@ -1,0 +1,144 @@
+"""Per-run cost as history grows: 0, 1,000 and 10,000 previous runs in one workspace (each with
+its trace, one output file and its own commit, 20,000 tracked files at 10k).
+
+Measured at each size, through the console script: a follower run of the hello-notes goal
+(the whole run, and its git commit alone as the trace records nothing of it: timed in-process
+with the same code the run uses), `llmunix log`, and `llmunix memory consolidate` right after one
+new run (everything older already consolidated). Goals: per-run overhead at 10k <= 1.2x that
+at 0; `llmunix log` of 10k runs <= 0.5 s; consolidation after one new run <= 0.2 s at 10k.
+History is written with `git fast-import` (one commit per synthetic run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import llmunix_cmd, median, row
+
+from tests.examples.hello_notes import GOAL, PROJECT
+
+SIZES = [int(a) for a in sys.argv[1:]] or [0, 1000, 10000]
+ROUNDS = 5
+ENV = {**os.environ, "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "NO_COLOR": "1"}
+
+TRACE = """---
+trace_id: {id}
+goal: synthetic run {i}
+project: {project}
+agent: system-agent
+runtime: replay
+model: ''
+mode: follower
+status: success
+started_at: '2026-01-01T00:00:00Z'
+finished_at: '2026-01-01T00:00:01Z'
+duration_s: 0.1
+turns: 0
+cost_usd: 0.0
+---
+
+# Goal
+
+synthetic run {i}
+
+# Result
+
+done
+"""
+
+
+def history(root: Path, n: int) -> None:
+    """n run commits, each adding a trace and an output, through one git fast-import."""
+    if not n:
+        return
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    parts = []
+    st = f"projects/{PROJECT}/memory/short_term"
+    for i in range(n):
+        tid = f"20250101T{i // 3600 % 24:02d}{i // 60 % 60:02d}{i % 60:02d}{i % 1000:03d}Z_run-{i}"
+        trace = TRACE.format(id=tid, i=i, project=PROJECT).encode()
+        out = f"output {i}\n".encode()
+        msg = (f"run {tid}: synthetic run {i}\n\nRuntime: replay\nMode: follower\n"
+               f"Status: success\nCost-USD: 0.000000\n").encode()
+        parts.append(b"commit refs/heads/main\ncommitter bench <b@x> 1735689600 +0000\n"
+                     + b"data %d\n" % len(msg) + msg
+                     + (b"from %s\n" % head.encode() if i == 0 else b"")
+                     + b"M 100644 inline %s/%s.md\ndata %d\n" % (st.encode(), tid.encode(),
+                                                                  len(trace)) + trace
+                     + b"M 100644 inline projects/%s/workspace/out/o%05d.txt\ndata %d\n"
+                     % (PROJECT.encode(), i, len(out)) + out + b"\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=b"".join(parts),
+                   check=True)
+    subprocess.run(["git", "reset", "--hard", "-q", "main"], cwd=root, check=True)
+
+
+def timed(argv, root) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=root, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-500:]
+    return elapsed
+
+
+def commit_cost(root: Path) -> float:
+    """The run commit alone: one new trace-sized file and one output, as a run commits them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from llmunix.memory.git import commit_files
+
+    times = []
+    for k in range(ROUNDS):
+        a = root / "projects" / PROJECT / "memory" / "short_term" / f"zz-bench-{k}.md"
+        b = root / "projects" / PROJECT / "workspace" / f"zz-bench-{k}.txt"
+        a.write_text("trace\n" * 50)
+        b.write_text("out\n")
+        start = time.perf_counter()
+        commit_files(root, f"bench {k}", [str(a.relative_to(root)), str(b.relative_to(root))])
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def main() -> None:
+    cmd = llmunix_cmd()
+    results = {}
+    for n in SIZES:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "ws"
+            subprocess.run([*cmd, "init", str(root), "--example", PROJECT], env=ENV,
+                           capture_output=True, check=True)
+            text = (root / "llmunix.toml").read_text()
+            (root / "llmunix.toml").write_text(text.replace("keep_short_term = 200",
+                                                            "keep_short_term = 1000000"))
+            subprocess.run(["git", "commit", "-qam", "bench config"], cwd=root, check=True)
+            t0 = time.perf_counter()
+            history(root, n)
+            made = time.perf_counter() - t0
+            run = [*cmd, "run", GOAL, "--project", PROJECT, "--mode", "follower", "--quiet"]
+            timed(run, root)  # warm-up
+            runs = median([timed(run, root) for _ in range(ROUNDS)])
+            git = commit_cost(root)
+            timed([*cmd, "memory", "consolidate"], root)  # everything so far
+            log = median([timed([*cmd, "log"], root) for _ in range(ROUNDS)])
+            consol = []
+            for _ in range(3):
+                timed(run, root)
+                consol.append(timed([*cmd, "memory", "consolidate"], root))
+            results[n] = (runs, git, log, median(consol))
+            print(f"{n:>6} previous runs (history written in {made:.1f} s): run {runs:.3f} s, "
+                  f"its commit {git * 1000:.1f} ms, log {log:.3f} s, consolidate after one "
+                  f"run {median(consol):.3f} s", flush=True)
+    base = results[SIZES[0]]
+    for n in SIZES[1:]:
+        runs, git, log, consol = results[n]
+        row(f"history {n:,} runs", f"run {runs:.3f} s ({runs / base[0]:.2f}x of {SIZES[0]}), "
+            f"commit {git * 1000:.1f} ms ({git / base[1]:.2f}x), log {log:.3f} s, "
+            f"consolidate after 1 run {consol:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
