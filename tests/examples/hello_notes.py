@@ -101,6 +101,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as server:
         root = Path(tmp) / "ws"
         run_cli("init", str(root), "--example", PROJECT, cwd=Path(tmp))
+        for old in (root / "projects" / PROJECT / "memory" / "long_term").glob("*.md"):
+            old.unlink()  # learned afresh, from the specs as they are now
         script(server)
         done = run_cli(*learner_args(server), cwd=root)
         if done.returncode != 0:
