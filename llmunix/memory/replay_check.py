@@ -99,9 +99,12 @@ def _check_specs(steps, meta: dict[str, Any], registry, refuse, relearn: str) ->
         recorded = {}
     agents = registry.agents
     tools = registry.tools
+    created: set[str] = set()  # agents the replay itself makes (CreateAgent) before using them
     for step in steps:
+        if step.kind == "tool" and step.tool == "CreateAgent" and isinstance(step.input, dict):
+            created.add(str(step.input.get("name", "")))
         names = []
-        if step.agent:
+        if step.agent and step.agent not in created:
             names.append(("agent", step.agent))
         if step.kind == "tool" and step.tool in tools or f"tool:{step.tool}" in recorded:
             names.append(("tool", step.tool))
