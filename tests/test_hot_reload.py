@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from llmunix.specs.live import LiveRegistry
-from llmunix.specs.registry import load_registry
+from llmunix.specs.registry import build_registry, load_folder
 from tests.support import LLMUNIX, agent_text, digest, new_workspace, write_spec
 
 TIMEOUT = 30.0
@@ -52,7 +52,9 @@ def events_after(live, generation):
 
 
 def test_first_load_is_the_registry_load_registry_builds(ws, live):
-    disk = load_registry(ws, ws.project("default"))
+    # Read from disk without the spec cache: saving it would create .llmunix/ in the watched
+    # workspace root, a folder event that may land before the snapshot.
+    disk = build_registry(ws, ws.project("default"), load_folder)
     snap = live.snapshot()
     assert snap.spec_hashes() == disk.spec_hashes()
     assert snap.diagnostics == disk.diagnostics

@@ -81,6 +81,13 @@ def boot_to_dict(report) -> dict[str, Any]:
         "ok": report.ok,
         "agents": [agent_to_dict(a, root) for a in reg.agents.values()],
         "tools": [tool_to_dict(t, root) for t in reg.tools.values()],
+        "skills": [{"name": s.name, "scope": s.scope, "path": _rel(s.path, root),
+                    "description": s.description,
+                    "allowed_tools": list(s.allowed_tools) if s.allowed_tools is not None
+                    else None} for s in reg.skills.values()],
+        "commands": [{"name": c.name, "scope": c.scope, "path": _rel(c.path, root),
+                      "description": c.description, "argument_hint": c.argument_hint}
+                     for c in reg.commands.values()],
         "projects": {
             name: {
                 "agents": [a.name for a in p.agents.values() if a.scope.startswith("project:")],

@@ -70,6 +70,10 @@ def run(
         max_turns=max_turns, budget_usd=budget, timeout_s=timeout, runtime_options=options,
         mode=mode, piped_input=piped,
     )
+    if goal.startswith("/"):
+        from llmunix.run.commands import expand_slash
+
+        request = expand_slash(_workspace(), request)
     _run(request, json_out, quiet, output_format, partial)
 
 

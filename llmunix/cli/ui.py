@@ -63,6 +63,15 @@ def print_boot(report) -> None:
     out.print(f"[bold]llmunix[/] workspace {root}")
     out.print(_agents_table(reg.agents.values(), root, "Agents"))
     out.print(_tools_table(reg.tools.values(), root, "Tools"))
+    for title, specs in (("Skills", reg.skills.values()), ("Commands", reg.commands.values())):
+        if specs:
+            table = Table(title=title, title_justify="left")
+            for col in ("name", "scope", "description", "path"):
+                table.add_column(col)
+            for spec in specs:
+                name = f"/{spec.name}" if title == "Commands" else spec.name
+                table.add_row(name, spec.scope, spec.description[:70], _rel(spec.path, root))
+            out.print(table)
     projects = Table(title="Projects", title_justify="left")
     for col in ("project", "own agents", "own tools", "short-term", "long-term"):
         projects.add_column(col)
@@ -80,7 +89,8 @@ def print_boot(report) -> None:
     errors = sum(d.severity == "error" for d in report.diagnostics)
     warnings = len(report.diagnostics) - errors
     status = "[green]ok[/]" if not errors else f"[red]{errors} error(s)[/]"
-    out.print(f"{len(reg.agents)} agents, {len(reg.tools)} tools, {len(report.projects)} projects: "
+    out.print(f"{len(reg.agents)} agents, {len(reg.tools)} tools, {len(reg.skills)} skills, "
+              f"{len(reg.commands)} commands, {len(report.projects)} projects: "
               f"{status}" + (f", {warnings} warning(s)" if warnings else ""))
 
 

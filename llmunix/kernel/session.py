@@ -13,6 +13,7 @@ from typing import Any
 from llmunix.errors import LimitReached, SandboxUnavailable
 from llmunix.kernel.changes import RunChanges
 from llmunix.kernel.context_log import ContextLog
+from llmunix.kernel.skills import SKILL_TOOL, RunSkills
 from llmunix.mcp import scope as mcp_scope
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import AgentMemory
@@ -83,6 +84,7 @@ class RunSession:
         create_agent: CreateAgentConfig | None = None,
     ) -> None:
         self.registry = registry
+        self.skills = RunSkills(registry)  # which agent may use which skill, and which is active
         self.agent = agent
         self.goal = goal
         self.context = context
@@ -127,6 +129,9 @@ class RunSession:
         parts = [agent.prompt]
         if self.caution and agent.name == self.agent.name:
             parts.append(self.caution)
+        skills = self.skills.prompt_section(agent)
+        if skills:
+            parts.append(skills)
         pinned = self.memory.pinned() if self.memory is not None else ""
         if pinned:
             parts.append(pinned)
@@ -207,6 +212,9 @@ class RunSession:
         if name == CREATE_AGENT and CREATE_AGENT not in (agent.tools or ()):
             return Decision(False, f"{name} refused: only an agent that lists CreateAgent in its "
                                    "tools may create agents")
+        skill_decision = self.skills.check(agent, name, tool_input)
+        if skill_decision is not None and (name == SKILL_TOOL or not skill_decision.allowed):
+            return skill_decision
         if mcp_scope.is_mcp_tool(name):
             if mcp_scope.allows(agent, name, self.registry.mcp_servers):
                 return Decision(True)
@@ -467,6 +475,8 @@ class RunSession:
                                                  sandbox=self.sandbox_for(agent_name))
             elif name in MEMORY_TOOLS and self.memory is not None:
                 result = self.memory.run(name, tool_input)
+            elif name == SKILL_TOOL:
+                result = self.skills.invoke(agent_name, tool_input)
             elif name == RECALL:
                 from llmunix.context.recall import recall
 

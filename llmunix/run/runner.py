@@ -74,6 +74,7 @@ class RunRequest:
     registry: Registry | None = None  # specs as they are now (the shell's live registry)
     live_registry: Callable[[], Registry] | None = None  # read again at each delegation
     crystal: Any = None  # crystallized mode: the tool (crystallize.match.CrystalMatch)
+    tools: tuple[str, ...] | None = None  # a slash command's allowed-tools: the agent's, narrowed
 
 
 @dataclass
@@ -124,12 +125,20 @@ def resolve_limits(ws: Workspace, request: RunRequest, agent) -> Limits:
     )
 
 
+def skill_folders(ws: Workspace, workspace_dir) -> list[Path]:
+    """The skill folders a run may read (a skill's own files and scripts), outside the
+    workspace: the workspace's `skills/` and `.claude/skills/`, the project's `skills/`."""
+    found = [ws.root / "skills", ws.root / ".claude" / "skills",
+             Path(workspace_dir).parent / "skills"]
+    return [p for p in found if p.is_dir()]
+
+
 def build_policy(ws: Workspace, workspace_dir) -> Policy:
     conf = ws.config.policy
     try:
         return Policy(
             workspace_dir,
-            read_roots=[ws.root / p for p in conf.read_paths],
+            read_roots=[ws.root / p for p in conf.read_paths] + skill_folders(ws, workspace_dir),
             deny_commands=[*DEFAULT_DENY_COMMANDS, *conf.deny_commands],
             allow_commands=conf.allow_commands or None,
         )
@@ -142,6 +151,7 @@ def build_sandbox(ws: Workspace, workspace_dir) -> Sandbox:
     """The sandbox every process of a run starts in: `[sandbox]` and `[policy] read_paths`."""
     conf = ws.config.sandbox
     read_paths = [ws.root / p for p in ws.config.policy.read_paths]
+    read_paths += skill_folders(ws, workspace_dir)
     return Sandbox.create(workspace_dir, read_paths=read_paths,
                           network=conf.network == "allow", env=conf.env, mode=conf.mode,
                           program=conf.program).masking_hard_links()
@@ -183,6 +193,9 @@ def prepare(ws: Workspace, request: RunRequest) -> tuple[Registry, object, Runti
             + (f": {broken[0]}" if broken else ""),
             hint="see `llmunix agents list --project " + project.name + "` and `llmunix boot`",
         )
+    if request.tools is not None:
+        own = agent.tools
+        agent = replace(agent, tools=tuple(t for t in request.tools if own is None or t in own))
     if request.mode == "crystallized":
         from llmunix.runtimes.crystallized import CrystallizedRuntime
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from llmunix.errors import LlmunixError, RuntimeUnavailable
 from llmunix.kernel.session import MCP_PREFIX, RunSession
+from llmunix.kernel.skills import SKILL_TOOL
 from llmunix.memory.agent_tools import NAMES
 from llmunix.memory.agent_tools import definition as memory_definition
 from llmunix.policy.gate import Decision
@@ -113,6 +114,8 @@ class ClaudeRuntime(Runtime):
         names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, MEMORY_TOOLS)]
         names += [MCP_PREFIX + n for n in session.builtin_tools_for(agent, SANDBOXED)]
         names += claude_mcp.tool_names(session, agent)  # the agent's MCP servers' tools
+        if session.skills.for_agent(agent):  # llmunix's Skill tool, not the CLI's own
+            names.append(MCP_PREFIX + SKILL_TOOL)
         return names + served.served_names(agent, main=main)
 
     def _options(self, session: RunSession, sdk) -> Any:
@@ -164,6 +167,8 @@ class ClaudeRuntime(Runtime):
         tools += [self._memory_tool(session, name, sdk) for name in sorted(named & MEMORY_TOOLS)]
         tools += [self._sandboxed_tool(session, name, sdk) for name in sorted(named & SANDBOXED)]
         tools += served.mcp_tools(self, session, sdk, names)
+        if SKILL_TOOL in named:
+            tools.append(self._skill_tool(session, sdk))
         return {"llmunix": sdk.create_sdk_mcp_server("llmunix", "1.0", tools=tools)} \
             if tools else {}
 
@@ -227,6 +232,18 @@ class ClaudeRuntime(Runtime):
                     "is_error": result.is_error}
 
         return sdk.tool(name, description, schema)(handler)
+
+    def _skill_tool(self, session: RunSession, sdk):
+        """llmunix's Skill tool (kernel/skills.py), the same as on the openai runtime."""
+        from llmunix.kernel.skills import DESCRIPTION, SCHEMA
+
+        async def handler(args: dict) -> dict:
+            agent = self._callers.get(MCP_PREFIX + SKILL_TOOL)
+            result = await asyncio.to_thread(session.run_tool, SKILL_TOOL, args, agent)
+            return {"content": [{"type": "text", "text": result.output or "(no output)"}],
+                    "is_error": result.is_error}
+
+        return sdk.tool(SKILL_TOOL, DESCRIPTION, SCHEMA)(handler)
 
     async def _prompt_tool(self, session: RunSession, spec, args: dict, sdk) -> str:
         """A prompt tool is a one-shot model call whose system prompt is the tool's body."""

@@ -13,6 +13,9 @@ from typing import Any, Protocol
 from llmunix.context.loop import LoopContext
 from llmunix.errors import LimitReached, LlmunixError, ToolError
 from llmunix.kernel.session import CREATE_AGENT, RunSession
+from llmunix.kernel.skills import DESCRIPTION as SKILL_DESCRIPTION
+from llmunix.kernel.skills import SCHEMA as SKILL_SCHEMA
+from llmunix.kernel.skills import SKILL_TOOL
 from llmunix.memory.agent_tools import NAMES as MEMORY_TOOLS
 from llmunix.memory.agent_tools import openai_definitions
 from llmunix.policy.gate import Decision
@@ -132,6 +135,8 @@ class _AgentLoop:
                                          if k != "description"}))
         self.tools += [_function(s.name, s.description, s.input_schema)
                        for s in self.specs.values()]
+        if session.skills.for_agent(agent):
+            self.tools.append(_function(SKILL_TOOL, SKILL_DESCRIPTION, SKILL_SCHEMA))
         self.mcp = mcp_tools.tools_for(getattr(self.rt, "mcp", None), session, agent)
         self.tools += [_function(t.full_name, t.description, t.input_schema)
                        for t in self.mcp.values()]

@@ -11,7 +11,6 @@ from typing import Any
 from llmunix.errors import WorkspaceError
 from llmunix.specs.registry import (
     ScopeDir,
-    is_spec_file_name,
     project_scope_dirs,
     scope_dirs,
 )
@@ -35,10 +34,10 @@ class WatchedFolders:
     def _all_paths(self) -> set[Path]:
         with self._cond:
             paths = set(self._files)
-            folders = list(self._scope_dirs)
-        for folder in folders:
+            folders = list(self._scope_dirs.items())
+        for folder, scope_dir in folders:
             if folder.is_dir():
-                paths.update(p for p in folder.glob("*.md") if is_spec_file_name(p.name))
+                paths.update(p for p in folder.glob("*.md") if scope_dir.owns(p))
         return paths
 
     def _refresh_structure(self) -> None:

@@ -32,7 +32,6 @@ from llmunix.specs.registry import (
     Registry,
     ScopeDir,
     build_registry,
-    is_spec_file_name,
     scope_dirs,
 )
 from llmunix.specs.reload import (
@@ -250,7 +249,8 @@ class LiveRegistry(WatchedFolders):
             for path, what in changes:
                 if path in self._watches:
                     self._structure = True
-                if path.parent not in self._scope_dirs or not is_spec_file_name(path.name):
+                scope_dir = self._scope_dirs.get(path.parent)
+                if scope_dir is None or not scope_dir.owns(path):
                     continue
                 writing = self._close_events and what in ("created", "modified")
                 self._pending[path] = _Pending(now, writing)  # replaces any confirmation
@@ -365,7 +365,7 @@ class LiveRegistry(WatchedFolders):
 
     def _examine(self, path: Path, confirm: str | None, initial: bool) -> tuple:
         scope_dir = self._scope_dirs.get(path.parent)
-        if scope_dir is None or not path.is_file():
+        if scope_dir is None or not scope_dir.owns(path) or not path.is_file():
             return _MISSING
         digest = _digest(path)
         try:

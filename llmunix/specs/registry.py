@@ -22,6 +22,7 @@ from llmunix.specs.scopes import (  # noqa: F401 - part of the registry's interf
     scope_dirs,
     spec_files,
 )
+from llmunix.specs.skills import CommandSpec, SkillSpec
 from llmunix.workspace.layout import Project, Workspace
 
 Spec = TypeVar("Spec", AgentSpec, ToolSpec)
@@ -48,6 +49,8 @@ class Registry:
     overrides: list[Override] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     mcp_servers: dict[str, ServerConfig] = field(default_factory=dict)  # the workspace's .mcp.json
+    skills: dict[str, SkillSpec] = field(default_factory=dict)
+    commands: dict[str, CommandSpec] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -136,12 +139,18 @@ def _layers(
     diagnostics: list[Diagnostic],
 ) -> tuple[list[dict[str, AgentSpec]], list[dict[str, ToolSpec]]]:
     """Each folder's specs by name, split into agent and tool layers, lowest scope first."""
-    agents: list[dict[str, AgentSpec]] = []
-    tools: list[dict[str, ToolSpec]] = []
+    layers = _kind_layers(dirs, files, diagnostics)
+    return layers["agent"], layers["tool"]
+
+
+def _kind_layers(dirs: Iterable[ScopeDir], files: Callable[[ScopeDir], Iterable[LoadedFile]],
+                 diagnostics: list[Diagnostic]) -> dict[str, list[dict]]:
+    """Each folder's specs by name, in layers per kind (agent, tool, skill, command), lowest
+    scope first."""
+    layers: dict[str, list[dict]] = {"agent": [], "tool": [], "skill": [], "command": []}
     for d in dirs:
-        layers = agents if d.kind == "agent" else tools
-        layers.append(scope_specs(files(d), d.scope, d.kind, diagnostics))
-    return agents, tools
+        layers[d.kind].append(scope_specs(files(d), d.scope, d.kind, diagnostics))
+    return layers
 
 
 def load_registry(ws: Workspace, project: Project | None = None) -> Registry:
@@ -161,8 +170,11 @@ def build_registry(
     """Layer the scopes of `project` from each folder's files as `files` gives them (read from
     disk by load_registry, kept per file by the live registry)."""
     registry = Registry(ws, project)
-    agent_layers, tool_layers = _layers(scope_dirs(ws, project), files, registry.diagnostics)
+    layers = _kind_layers(scope_dirs(ws, project), files, registry.diagnostics)
+    agent_layers, tool_layers = layers["agent"], layers["tool"]
     registry.tools = _layer(tool_layers, "tool", registry.overrides)
+    registry.skills = _layer(layers["skill"], "skill", registry.overrides)
+    registry.commands = _layer(layers["command"], "command", registry.overrides)
     agents = _layer(agent_layers, "agent", registry.overrides)
     registry.agents = _check_tool_references(agents, registry.tools, registry.diagnostics)
     _load_mcp(registry)
@@ -222,15 +234,21 @@ def boot(ws: Workspace) -> BootReport:
     cache = SpecCache(ws.root)
     load = cache.files
     base = Registry(ws, None)
-    agent_layers, tool_layers = _layers(scope_dirs(ws, None), load, base.diagnostics)
+    layers = _kind_layers(scope_dirs(ws, None), load, base.diagnostics)
+    agent_layers, tool_layers = layers["agent"], layers["tool"]
+    base.skills = _layer(layers["skill"], "skill", base.overrides)
+    base.commands = _layer(layers["command"], "command", base.overrides)
     base_agents = _layer(agent_layers, "agent", base.overrides)
     base.tools = _layer(tool_layers, "tool", base.overrides)
     base.agents = _check_tool_references(base_agents, base.tools, base.diagnostics)
     projects: dict[str, Registry] = {}
     for proj in ws.projects():
         reg = Registry(ws, proj)
-        [p_agents], p_tools = _layers(project_scope_dirs(proj), load, reg.diagnostics)
+        p_layers = _kind_layers(project_scope_dirs(proj), load, reg.diagnostics)
+        [p_agents], p_tools = p_layers["agent"], p_layers["tool"]
         reg.tools = _layer([base.tools, *p_tools], "tool", reg.overrides)
+        reg.skills = _layer([base.skills, *p_layers["skill"]], "skill", reg.overrides)
+        reg.commands = _layer([base.commands, *p_layers["command"]], "command", reg.overrides)
         reg.agents = _check_tool_references(
             _layer([base_agents, p_agents], "agent", reg.overrides), reg.tools, reg.diagnostics
         )

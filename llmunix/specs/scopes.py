@@ -11,6 +11,7 @@ from llmunix.errors import SpecError
 from llmunix.specs.agents import load_agent
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.models import CRYSTALLIZED_FOLDER, AgentSpec, ToolSpec
+from llmunix.specs.skills import SKILL_FILE, load_command, load_skill
 from llmunix.specs.tools import load_tool
 from llmunix.workspace.layout import Project, Workspace
 
@@ -22,13 +23,17 @@ LoadedFile = tuple[Path, AgentSpec | ToolSpec | None, list[Diagnostic]]
 class ScopeDir:
     """One folder specs of one kind are read from, and the scope they get."""
 
-    kind: str  # "agent" | "tool"
+    kind: str  # "agent" | "tool" | "skill" | "command"
     scope: str
     folder: Path
     recursive: bool = False  # sub-folders too (Claude Code reads .claude/agents/**/*.md)
 
     def load(self, path: Path) -> tuple[AgentSpec | ToolSpec | None, list[Diagnostic]]:
         try:
+            if self.kind == "skill":
+                return load_skill(path, self.scope)
+            if self.kind == "command":
+                return load_command(path, self.scope, self.folder)
             return (load_agent if self.kind == "agent" else load_tool)(path, self.scope)
         except Exception as exc:  # noqa: BLE001 - one file must never stop the others
             return None, [Diagnostic("error", str(path), "this file could not be read "
@@ -43,12 +48,25 @@ class ScopeDir:
             return [(self.folder, None, [Diagnostic.from_error(exc)])]
         return [load(path) for path in paths]
 
+    def owns(self, path: Path) -> bool:
+        """Whether `path` (in `folder` or one of its `subfolders()`) is a spec of this scope:
+        in a skill's folder only SKILL.md is, the rest is the skill's own material."""
+        return path.name == SKILL_FILE if self.kind == "skill" else is_spec_file_name(path.name)
+
     def files(self) -> list[Path]:
+        if self.kind == "skill":  # <folder>/<skill>/SKILL.md
+            if not self.folder.is_dir():
+                return []
+            return sorted(p for p in self.folder.glob(f"*/{SKILL_FILE}") if p.is_file()
+                          and not p.parent.name.startswith("."))
         return spec_files(self.folder, recursive=self.recursive)
 
     def subfolders(self) -> list[Path]:
         """The folders below `folder` whose files belong to this scope (live reload watches
         each)."""
+        if self.kind == "skill" and self.folder.is_dir():
+            return sorted(d for d in self.folder.iterdir() if d.is_dir()
+                          and not d.name.startswith("."))
         if not self.recursive or not self.folder.is_dir():
             return []
         return sorted(d for d in self.folder.rglob("*") if d.is_dir() and not _hidden(d, self))
@@ -60,7 +78,9 @@ def project_scope_dirs(project: Project) -> list[ScopeDir]:
     # tool of the same name wins.
     return [ScopeDir("agent", scope, project.agents_dir),
             ScopeDir("tool", scope, project.tools_dir / CRYSTALLIZED_FOLDER),
-            ScopeDir("tool", scope, project.tools_dir)]
+            ScopeDir("tool", scope, project.tools_dir),
+            ScopeDir("skill", scope, project.root / "skills"),
+            ScopeDir("command", scope, project.root / "commands", recursive=True)]
 
 
 def scope_dirs(ws: Workspace, project: Project | None) -> list[ScopeDir]:
@@ -71,6 +91,12 @@ def scope_dirs(ws: Workspace, project: Project | None) -> list[ScopeDir]:
         ScopeDir("agent", "claude", ws.claude_agents_dir, recursive=True),
         ScopeDir("agent", "user", ws.user_agents_dir),
         ScopeDir("tool", "system", ws.system_tools_dir),
+        # Skills and slash commands: system < .claude/ < the workspace's own, like agents.
+        ScopeDir("skill", "system", ws.system_dir / "skills"),
+        ScopeDir("skill", "claude", ws.root / ".claude" / "skills"),
+        ScopeDir("skill", "user", ws.root / "skills"),
+        ScopeDir("command", "claude", ws.root / ".claude" / "commands", recursive=True),
+        ScopeDir("command", "user", ws.root / "commands", recursive=True),
     ]
     return dirs + (project_scope_dirs(project) if project is not None else [])
 
