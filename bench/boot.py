@@ -1,4 +1,5 @@
-"""`llmunix boot --json` over a workspace with 1,000 agent specs and 200 tool specs.
+"""`llmunix boot --json` over a workspace with 1,000 agent specs, 200 tool specs, 300 skills and
+100 slash commands.
 
 Generates its own workspace in a temporary folder. Goal: at most 0.5 s wall (median).
 """
@@ -16,7 +17,7 @@ from llmunix.specs.registry import boot
 from llmunix.workspace.layout import Workspace
 from llmunix.workspace.scaffold import init_workspace
 
-AGENTS, TOOLS, RUNS = 1000, 200, 7
+AGENTS, TOOLS, SKILLS, COMMANDS, RUNS = 1000, 200, 300, 100, 7
 
 
 def make_workspace(root: Path) -> Workspace:
@@ -34,6 +35,19 @@ def make_workspace(root: Path) -> Workspace:
             f"input:\n  path: {{type: string, description: a file}}\n{run}\ntimeout: 10\n---\n"
             f"{block}"
         )
+    for i in range(SKILLS):
+        folder = root / (".claude/skills" if i % 2 else "skills") / f"skill-{i:04d}"
+        folder.mkdir(parents=True)
+        (folder / "SKILL.md").write_text(
+            f"---\nname: skill-{i:04d}\ndescription: Synthetic skill {i}: use it for job {i}.\n"
+            "allowed-tools: Read, Grep\n---\n" + "Follow these steps carefully. " * 200 + "\n")
+        (folder / "reference.md").write_text("Reference material.\n" * 50)
+    for i in range(COMMANDS):
+        folder = root / ".claude" / "commands" / f"group-{i % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"command-{i:04d}.md").write_text(
+            f"---\ndescription: Synthetic command {i}.\nargument-hint: [file] [mode]\n---\n"
+            f"Do task {i} on $1 in mode $2.\n")
     for i in range(AGENTS):
         folder = ws.user_agents_dir if i % 2 else ws.system_agents_dir
         (folder / f"Agent{i:04d}.md").write_text(
@@ -60,13 +74,17 @@ def main() -> None:
             warm.append(time.perf_counter() - start)
         assert report.ok, report.diagnostics[:3]
         assert len(report.registry.agents) >= AGENTS
+        assert len(report.registry.skills) == SKILLS
+        assert len(report.registry.commands) == COMMANDS
         wall = time_command([*llmunix_cmd(), "boot", "--json"], RUNS, cwd=ws.root)
         cache.unlink()
         cold_wall = time_command([*llmunix_cmd(), "boot", "--json"], 3, cwd=ws.root,
                                  before=lambda: cache.unlink(missing_ok=True))
-        print(f"{AGENTS} agent specs + {TOOLS} tool specs, median of {RUNS} runs")
+        specs = AGENTS + TOOLS + SKILLS + COMMANDS
+        print(f"{AGENTS} agent specs + {TOOLS} tool specs + {SKILLS} skills + {COMMANDS} "
+              f"commands, median of {RUNS} runs")
         row("boot() in-process, every file parsed", f"{median(cold):.3f} s", "",
-            f"{median(cold) / (AGENTS + TOOLS) * 1e3:.3f} ms per spec")
+            f"{median(cold) / specs * 1e3:.3f} ms per spec")
         row("boot() in-process, unchanged files cached", f"{median(warm):.3f} s")
         row("llmunix boot --json (wall, whole CLI)", f"{median(wall):.3f} s", "goal <= 0.5 s",
             f"{median(wall) / 0.5:.2f} of goal")

@@ -189,3 +189,13 @@ def test_a_call_of_an_unimplemented_tool_is_refused_with_the_reason(model, tmp_p
     # The CLI answers a tool it was not given itself; llmunix's own loop gives llmunix's reason.
     assert fed.is_error and ("does not implement" in fed.text if model.runtime == "openai"
                              else "No such tool available" in fed.text)
+
+
+def test_bash_rules_in_disallowed_tools_deny_those_commands_not_bash(tmp_path):
+    path = tmp_path / "careful.md"
+    path.write_text("---\nname: careful\ndescription: Careful.\ntools: Bash, Read\n"
+                    "disallowedTools: Bash(git push:*), WebSearch\n---\nBe careful.\n")
+    spec, problems = load_agent(path, "claude")
+    assert problems == []
+    assert spec.disallowed_tools == ("WebSearch",)  # Bash itself stays allowed
+    assert spec.settings.constraints.deny_commands == ["git push*"]

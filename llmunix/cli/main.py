@@ -10,7 +10,7 @@ from llmunix.cli.app import app
 # Importing a command module registers its commands; this order is the order of `--help`.
 # isort: off
 from llmunix.cli import boot, run, watch, memory, agents, tools, trace, complete  # noqa: F401, E402
-from llmunix.cli import mcp, status  # noqa: F401, E402
+from llmunix.cli import mcp, status, export  # noqa: F401, E402
 # isort: on
 
 

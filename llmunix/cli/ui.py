@@ -136,6 +136,10 @@ def print_agent(a, root: Path) -> None:
     ]
     if data["disallowed_tools"]:
         rows.append(("disallowed", data["disallowed_tools"]))
+    for label, value in (("permission mode", a.permission_mode), ("skills", a.skills),
+                         ("mcp servers", _servers(a.mcp_servers)), ("color", a.color)):
+        if value:
+            rows.append((label, list(value) if isinstance(value, tuple) else value))
     rows += [(key.replace("_", " "), value) for key, value in settings.items()]
     rows += [(f"constraint {key.replace('_', ' ')}", value) for key, value in constraints.items()]
     rows += [("file", data["path"]), ("hash", data["hash"])]
@@ -145,6 +149,13 @@ def print_agent(a, root: Path) -> None:
         out.print(_value(value), markup=False, soft_wrap=True)
     out.rule("prompt")
     out.print(a.prompt, markup=False, soft_wrap=True)
+
+
+def _servers(servers) -> list[str]:
+    if not servers:
+        return []
+    names, inline = servers
+    return [*names, *(f"{s.name} ({s.describe()})" for s in inline)]
 
 
 def print_tool(t, root: Path) -> None:
