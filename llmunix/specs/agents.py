@@ -80,12 +80,11 @@ class _AgentReader(_Reader):
         prompt = self._prompt()
         tools_key = next((k for k in ("tools", "claude_tools", "allowed-tools") if k in meta), None)
         tools = self.tool_list(tools_key) if tools_key else None
-        deny = self._bash_deny_rules()
         disallowed = self.tool_list("disallowedTools") or ()
         if tools_key and tools:
             self._unimplemented(tools, tools_key)
         permission_mode = self._permission_mode()
-        settings = self._settings(read_only=permission_mode == "plan", deny=deny)
+        settings = self._settings(read_only=permission_mode == "plan")
         model = meta.get("model")
         if model is not None and not isinstance(model, str):
             self.error("model must be text, e.g. 'sonnet' or a full model id", key="model")
@@ -196,26 +195,7 @@ class _AgentReader(_Reader):
                 sections.append(f"## {title}\n\n{text.strip()}")
         return "\n\n".join(sections)
 
-    def _bash_deny_rules(self) -> list[str]:
-        """`Bash(git push:*)` in disallowedTools denies those commands, not Bash: taken out of
-        the list and enforced as shell deny patterns."""
-        value = self.meta.get("disallowedTools")
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            return []
-        rules, rest = [], []
-        for item in (i.strip() for i in items):
-            inner = item[5:-1].strip() if item.startswith("Bash(") and item.endswith(")") else ""
-            if inner:
-                rules.append(inner[:-2].rstrip() + "*" if inner.endswith(":*") else inner)
-            elif item:
-                rest.append(item)
-        if rules:
-            self.meta = {**self.meta, "disallowedTools": rest}
-        return rules
-
-    def _settings(self, *, read_only: bool = False,
-                  deny: list[str] | None = None) -> LlmunixSettings | None:
+    def _settings(self, *, read_only: bool = False) -> LlmunixSettings | None:
         raw = self.meta.get("llmunix", {})
         if raw is None:
             raw = {}
@@ -230,12 +210,6 @@ class _AgentReader(_Reader):
         max_turns = self.meta.get("maxTurns")
         if max_turns is not None and "max_turns" not in data:
             data["max_turns"] = max_turns
-        cons = data.get("constraints")
-        if deny and not (isinstance(cons, dict) and "deny_commands" in cons):
-            # (llmunix's own block, when it has deny_commands, says it exactly: it wins)
-            cons = dict(cons) if isinstance(cons, dict) else {}
-            cons["deny_commands"] = deny
-            data["constraints"] = cons
         if read_only:  # permissionMode: plan — Claude Code's plan mode changes no files
             cons = data.get("constraints")
             cons = dict(cons) if isinstance(cons, dict) else {}
