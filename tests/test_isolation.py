@@ -180,10 +180,11 @@ def test_secrets_reach_no_output(model, ws):
     committed = subprocess.run(["git", "show", "--name-only", "--format=", "HEAD"], cwd=ws.root,
                                text=True, capture_output=True, check=True).stdout.split()
     work = "projects/default/workspace"
-    assert f"{work}/plain.md" in committed and trace_path.name in " ".join(committed)
+    # the run's commit holds only what the run changed: not the files the user left there
+    assert f"{work}/plain.md" not in committed and trace_path.name in " ".join(committed)
     assert f"{work}/.env" not in committed and f"{work}/deploy.md" not in committed
     assert (files(ws) / "deploy.md").read_text() == f"token: {TOKEN}\n"
-    assert sorted(events[-1]["extra"]["left_out"]) == [f"{work}/.env", f"{work}/deploy.md"]
+    assert sorted(events[-1]["extra"]["left_out"]) == [f"{work}/deploy.md"]
     assert "postgres://app:[REDACTED]@db/x" in outputs["trace"]
 
 
