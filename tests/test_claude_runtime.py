@@ -74,3 +74,47 @@ def test_ctrl_c_ends_the_run_cleanly(ws, anthropic_server, tmp_path):
     assert trace.status == "interrupted"
     assert [s.input["file_path"] for s in trace.tool_steps()] == ["one.txt"]
     assert trace.meta["finished_at"]
+
+
+# ---------------------------------------------------------------- failing fast
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_base_url_alone_is_no_credential(ws, tmp_path):
+    env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": "", "ANTHROPIC_AUTH_TOKEN": "",
+           "CLAUDE_CODE_OAUTH_TOKEN": "", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/x"}
+    result = run_cli("run", "anything", "--runtime", "claude", cwd=ws.root, env=env)
+    assert result.returncode == EXIT_NO_RUNTIME, result.stderr
+    assert "ANTHROPIC_BASE_URL is set (http://127.0.0.1:9/x), but the Claude Code CLI also " \
+           "needs a key or token for it" in result.stderr
+    assert "Not logged in" not in result.stderr and "Traceback" not in result.stderr
+    assert find_traces(ws.project("default").short_term_dir) == []
+
+
+def test_an_unreachable_endpoint_fails_before_the_cli_starts(ws, tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}"
+    env = {"HOME": str(tmp_path), "ANTHROPIC_API_KEY": "sk-test-secret-value-123",
+           "ANTHROPIC_BASE_URL": url}
+    result = run_cli("run", "anything", "--runtime", "claude", cwd=ws.root, env=env, timeout=30)
+    assert result.returncode == EXIT_NO_RUNTIME, result.stderr
+    assert f"the Claude API at {url} does not answer (connection refused)" in result.stderr
+    assert "--runtime openai" in result.stderr and "Traceback" not in result.stderr
+    assert find_traces(ws.project("default").short_term_dir) == []
+
+
+def test_a_reply_that_never_ends_is_stopped_by_the_timeout(ws, anthropic_server, tmp_path):
+    anthropic_server.enqueue(reply(text("never seen"), delay=60))
+    result = run_cli("run", "x", "--runtime", "claude", "--agent", "solo", "--timeout", "3",
+                     cwd=ws.root, env=claude_env(anthropic_server, tmp_path / "home"),
+                     timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "timeout reached (3 s)" in result.stderr
+    trace = only_trace(ws)
+    assert trace.status == "stopped" and trace.meta["reason"] == "timeout reached (3 s)"

@@ -31,6 +31,9 @@ def _no_openai_env(monkeypatch):
     """The runs take their server, model and key from the test alone (subprocesses too)."""
     for name in ("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+    # The scripted server's model, named: with none configured llmunix would ask the server
+    # which it serves and say so in the trace (tests/test_local_models.py covers that).
+    monkeypatch.setenv("OPENAI_MODEL", "scripted-model")
 
 
 def _config(extra: str = "") -> str:
@@ -276,15 +279,17 @@ def test_loop_guard_as_a_real_subprocess(ws, openai_server):
 # ---------------------------------------------------------------- server failures
 
 
-def test_server_errors_after_the_clients_retries(ws, openai_server):
-    openai_server.enqueue(error(503, "overloaded"), error(503, "overloaded"),
-                          error(503, "still overloaded"))
+def test_server_errors_after_the_retries(ws, openai_server):
+    openai_server.enqueue(*[error(503, "overloaded", retry_after="0")] * 3,
+                          error(503, "still overloaded", retry_after="0"))
     result = cli(ws, openai_server)
     assert result.returncode == 1
     assert "HTTP 503: still overloaded" in result.stderr
     trace = only_trace(ws)
     assert trace.status == "error" and "HTTP 503: still overloaded" in trace.meta["reason"]
-    assert len(openai_server.model_requests()) == 3
+    assert len(openai_server.model_requests()) == 4  # a request and three retries
+    assert notes(trace) == [f"[llmunix] the server answered HTTP 503; retry {n} of 3 in 0 s"
+                            for n in (1, 2, 3)]
 
 
 def test_client_error_is_one_line_with_a_hint(ws, openai_server):

@@ -563,7 +563,8 @@ def test_max_turns_stops_the_run(model, ws):
     result = model.run(ws, "loop", "--agent", "solo", "--max-turns", "2")
     assert result.returncode == 3, result.stderr
     assert "max turns reached (2)" in result.stderr
-    model.assert_script_used()
+    # --max-turns N is N model requests, not N + 1
+    assert len(model.requests()) == 2 and model.server.pending() == 1
     trace = only_trace(ws)
     assert trace.status == "stopped" and trace.meta["reason"] == "max turns reached (2)"
     assert len(trace.tool_steps()) == 2

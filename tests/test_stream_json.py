@@ -157,4 +157,4 @@ def test_a_run_stopped_by_max_turns_has_claude_codes_subtype(ws, openai_server):
     assert result.returncode == 3, result.stderr
     final = parse_message(lines_of(result.stdout)[-1])
     assert isinstance(final, ResultMessage) and final.is_error
-    assert final.subtype == "error_max_turns" and final.num_turns == 2
+    assert final.subtype == "error_max_turns" and final.num_turns == 1  # --max-turns N: N requests

@@ -11,6 +11,7 @@ from llmunix.cli.app import app
 # isort: off
 from llmunix.cli import boot, run, watch, memory, agents, tools, trace, complete  # noqa: F401, E402
 from llmunix.cli import mcp, status, export  # noqa: F401, E402
+from llmunix.cli import models  # noqa: F401, E402
 # isort: on
 
 

@@ -114,6 +114,7 @@ class RunSession:
         self.context_tokens = 0  # the latest turn's prompt
         self.context_window = 0  # the model's context size, when a runtime knows it
         self._usage_mark = (0, 0, 0, 0.0)  # turns and usage at the last step that showed them
+        self.tokens_estimated = False  # some usage was counted by llmunix, not reported
         self._cost_reported: float | None = None  # the runtime's own figure, when it has one
         self.create_agent_config = create_agent or CreateAgentConfig()
         self.generation = 0  # bumped when CreateAgent adds or changes an agent
@@ -346,10 +347,13 @@ class RunSession:
         output_tokens: int = 0,
         cache_read_tokens: int = 0,
         turn: bool = True,
+        estimated: bool = False,
     ) -> None:
         """Count one model response and its usage (`turn=False`: more usage of a response
-        already counted, e.g. its output tokens once it has streamed). Raises LimitReached past
-        a limit."""
+        already counted, e.g. its output tokens once it has streamed; `estimated`: llmunix
+        counted the tokens because the server sent no usage). Raises LimitReached past a
+        limit."""
+        self.tokens_estimated = self.tokens_estimated or estimated
         self.turns += int(turn)
         if turn and input_tokens:
             self.context_tokens = input_tokens + cache_read_tokens
@@ -380,8 +384,11 @@ class RunSession:
                                self.cache_read_tokens, round(self.cost_usd, 6),
                                self.context_tokens, self.context_window))
 
-    def check_limits(self) -> None:
-        if self.turns > self.limits.max_turns:
+    def check_limits(self, *, next_request: bool = False) -> None:
+        """Raise LimitReached past a limit; `next_request`: before sending a model request,
+        which the turn limit must leave room for (N turns are N requests, not N + 1)."""
+        if self.turns > self.limits.max_turns or (
+                next_request and self.turns >= self.limits.max_turns):
             raise LimitReached(
                 f"max turns reached ({self.limits.max_turns})",
                 hint="raise it with --max-turns, the agent's llmunix.max_turns or llmunix.toml",

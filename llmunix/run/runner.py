@@ -336,7 +336,9 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
                                        **({"left_out": outcome.left_out}
                                           if outcome.left_out else {}),
                                        **({"commit_error": outcome.commit_error}
-                                          if outcome.commit_error else {})},
+                                          if outcome.commit_error else {}),
+                                       **({"tokens_estimated": True}
+                                          if session.tokens_estimated else {})},
                      session.cache_read_tokens))
     _auto_consolidate(ws, project)
     return outcome
@@ -362,6 +364,8 @@ def _finish(ws, project, request, runtime, session, writer, record, status, resu
             **({"kernel_state": kernel_state.finish(RunFacts(
                 trace_id, status, request.mode, session.refused, session.cost_usd,
                 limits.budget_usd), iso(finished_at))} if kernel_state else {}),
+            # The server sent no usage: the counts are llmunix's (context/tokens.py).
+            **({"tokens_estimated": True} if session.tokens_estimated else {}),
         },
         result,
     )

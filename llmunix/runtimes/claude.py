@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llmunix.errors import LlmunixError, RuntimeUnavailable
+from llmunix.errors import LimitReached, LlmunixError, RuntimeUnavailable
 from llmunix.kernel.session import MCP_PREFIX, RunSession
 from llmunix.kernel.skills import SKILL_TOOL
 from llmunix.memory.agent_tools import NAMES
 from llmunix.memory.agent_tools import definition as memory_definition
 from llmunix.policy.gate import Decision
-from llmunix.runtimes import claude_mcp
+from llmunix.runtimes import claude_mcp, claude_preflight
 from llmunix.runtimes import claude_served as served
 from llmunix.runtimes.base import Runtime
 from llmunix.specs.models import canonical_tool_name
@@ -46,12 +46,6 @@ CREDENTIAL_ENV = (
     "CLAUDE_CODE_USE_BEDROCK",
     "CLAUDE_CODE_USE_VERTEX",
 )
-NO_CREDENTIALS = """no Claude credentials found. Any of these gives llmunix a runtime:
-  - export ANTHROPIC_API_KEY=...            (an Anthropic API key)
-  - claude login                            (a Claude subscription, via the Claude Code CLI)
-  - llmunix run "<goal>" --runtime openai   (a local OpenAI-compatible server: Ollama, llama.cpp,
-                                             vLLM, LM Studio)
-  - llmunix trace replay <trace.md>         (replay a recorded trace, no model at all)"""
 
 
 def _sdk():
@@ -65,11 +59,7 @@ def _sdk():
 
 
 def has_credentials(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    if any(env.get(name) for name in CREDENTIAL_ENV):
-        return True
-    config_dir = Path(env.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
-    return (config_dir / ".credentials.json").is_file()
+    return claude_preflight.has_credentials(environ)
 
 
 def _block_text(content: Any) -> str:
@@ -100,8 +90,9 @@ class ClaudeRuntime(Runtime):
         return self._model
 
     def preflight(self) -> None:
-        if not has_credentials():
-            raise RuntimeUnavailable(NO_CREDENTIALS)
+        """A credential the CLI accepts and an endpoint that answers, in seconds: the CLI
+        itself would end in "Not logged in", or retry an unreachable API for minutes."""
+        claude_preflight.check()
 
     # ------------------------------------------------------------ options
 
@@ -152,6 +143,9 @@ class ClaudeRuntime(Runtime):
             setting_sources=[],  # nothing from the user's ~/.claude leaks into a run
             cwd=str(session.workspace_dir),
             model=self._model or None,
+            # The CLI stops before a request past the limit (the session alone would only see
+            # the extra response once it has started).
+            max_turns=session.limits.max_turns,
             # Sub-agents otherwise run in the background: the orchestrator would be told
             # "launched" and go on without the result it is meant to check.
             env={"CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1", **self._cli_env},
@@ -447,6 +441,10 @@ class _Stream:
         self._finish(message)
 
     def _finish(self, message: Any) -> None:
+        if message.subtype == "error_max_turns" and not self.nested:
+            raise LimitReached(f"max turns reached ({self.session.limits.max_turns})",
+                               hint="raise it with --max-turns, the agent's llmunix.max_turns "
+                                    "or llmunix.toml")
         if message.is_error:
             detail = message.result or ", ".join(message.errors or []) or message.subtype
             raise LlmunixError(f"the Claude runtime reported an error: {detail}")

@@ -17,20 +17,32 @@ without native tool calling get the text protocol of `text_protocol` (`[openai] 
 from __future__ import annotations
 
 import asyncio
-import json
+import fnmatch
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from llmunix.context import window
+from llmunix.context.tokens import TokenCounter
 from llmunix.errors import LlmunixError, RuntimeUnavailable
 from llmunix.kernel.session import RunSession
 from llmunix.runtimes import mcp_tools, text_protocol
 from llmunix.runtimes.base import Runtime
-from llmunix.runtimes.openai_loop import _AgentLoop, _Call, _Reply
+from llmunix.runtimes.openai_errors import (
+    MAX_ATTEMPTS,
+    ServerError,
+    detail_of,
+    http_error,
+    parse_retry_after,
+    retry_delay,
+)
+from llmunix.runtimes.openai_loop import RequestShape, _AgentLoop, _Reply
+from llmunix.runtimes.openai_server import list_models, pick_model, server_tokenizer
+from llmunix.runtimes.openai_stream import collect, reply_from_message
 from llmunix.specs.models import AgentSpec
-from llmunix.workspace.config import ContextConfig, OpenAIConfig
+from llmunix.workspace.config import ContextConfig, OpenAIConfig, RequestSettings
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama
 DEFAULT_MODEL = "llama3.2"
@@ -38,6 +50,8 @@ NO_KEY = "sk-no-key"  # local servers ignore the key, but the client insists on 
 CLAUDE_ALIASES = frozenset({"sonnet", "opus", "haiku", "inherit"})
 MAX_REPLY_CHARS = 200_000  # a reply longer than this is a runaway: stop reading it
 PREFLIGHT_TIMEOUT_S = 2.0
+DEFAULT_MAX_TOKENS = 2048
+DEFAULT_REQUEST_TIMEOUT_S = 300.0
 
 NO_SERVER = """no OpenAI-compatible server answers at {url} ({cause}). Start one, or point llmunix \
 at yours:
@@ -97,10 +111,16 @@ class OpenAIRuntime(Runtime):
         self._windows: dict[str, tuple[int, str]] = {}
         self.base_url = resolve_base_url(base_url, self.config)
         self._model = resolve_model(model, self.config)
+        self._model_given = bool(usable_model(model) or self.config.model
+                                 or os.environ.get("OPENAI_MODEL"))
         self.api_key = os.environ.get(self.config.api_key_env) or NO_KEY
         self._client: Any = None
         self._call_ids: set[str] = set()
         self.mcp: Any = None  # the run's MCP servers (runtimes/mcp_tools.py), while it runs
+        self._include_usage = True  # dropped for a server that refuses stream_options
+        self.notes: list[str] = []  # said at the start of the run (e.g. which model is used)
+        # Token counts for replies without usage; shared with whatever else counts the context.
+        self.counter: TokenCounter | None = None
 
     @property
     def model(self) -> str:
@@ -119,7 +139,35 @@ class OpenAIRuntime(Runtime):
     def uses_text_protocol(self, model: str) -> bool:
         return text_protocol.matches(model, self.config.text_tools)
 
+    def shape_for(self, agent: AgentSpec | None, model: str) -> RequestShape:
+        """max_tokens, temperature and timeout of `agent`'s requests to `model`: the agent's
+        `llmunix:` block > [openai.models."<model>"] (a name or glob) > [openai] > defaults."""
+        models = self.config.models
+        per_model = models.get(model) or next(
+            (v for k, v in models.items() if fnmatch.fnmatchcase(model, k)), RequestSettings())
+        sources = [s for s in (agent.settings if agent else None, per_model, self.config) if s]
+
+        def pick(name: str, default: Any) -> Any:
+            return next((getattr(s, name) for s in sources if getattr(s, name) is not None),
+                        default)
+
+        return RequestShape(max_tokens=pick("max_tokens", DEFAULT_MAX_TOKENS),
+                            temperature=pick("temperature", None),
+                            timeout_s=pick("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S))
+
+    @property
+    def model_given(self) -> bool:
+        """Whether a model was configured (else the server's only model, or the default)."""
+        return self._model_given
+
     def preflight(self) -> None:
+        """Fails fast when no server listens; with no model configured, asks the server which
+        it serves."""
+        self.preflight_connect()
+        if not self._model_given:
+            self._pick_served_model()
+
+    def preflight_connect(self) -> None:
         """A TCP connect to the server: quick, and enough to tell that nothing is listening."""
         parts = urlsplit(self.base_url)
         host = parts.hostname or "127.0.0.1"
@@ -138,6 +186,20 @@ class OpenAIRuntime(Runtime):
                 NO_SERVER.format(url=self.base_url, cause=cause.lower(), model=self._model)
             ) from None
 
+    def _pick_served_model(self) -> None:
+        """No model configured: a server that serves exactly one has it used (and said so)."""
+        try:
+            models = list_models(self.base_url, self.api_key, api_key_env=self.config.api_key_env,
+                                 timeout=PREFLIGHT_TIMEOUT_S)
+        except (OSError, LlmunixError):
+            return  # no model list here: the default stands, and the run says what fails
+        try:
+            self._model, note = pick_model(models, DEFAULT_MODEL, self.base_url)
+        except LlmunixError as exc:
+            raise RuntimeUnavailable(exc.message, hint=exc.hint) from None
+        if note:
+            self.notes.append(note)
+
     # ------------------------------------------------------------ the run
 
     async def run(self, session: RunSession) -> str:
@@ -146,9 +208,13 @@ class OpenAIRuntime(Runtime):
         # TLS context, which costs ~60 ms per run.
         plain = self.base_url.startswith("http://")
         http_client = openai.DefaultAsyncHttpxClient(verify=False) if plain else None
+        # Retries are llmunix's own (complete()), so they are bounded and shown.
         async with openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key,
-                                      http_client=http_client) as client:
+                                      http_client=http_client, max_retries=0) as client:
             self._client = client
+            self.counter = TokenCounter(server_tokenizer(client, self.base_url, self._model))
+            for note in self.notes:
+                session.text(session.agent.name, f"[llmunix] {note}")
             self.mcp = await mcp_tools.start_hub(session)
             try:
                 loop = _AgentLoop(self, session, session.agent, main=True)
@@ -181,130 +247,152 @@ class OpenAIRuntime(Runtime):
         return call_id
 
     async def complete(self, model: str, messages: list[dict], tools: list[dict] | None,
-                       on_text=None) -> _Reply:
-        """One streamed chat completion, assembled. Server failures become LlmunixError."""
-        openai = _openai()
-        kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
-                                  "stream_options": {"include_usage": True}}
+                       on_text: Callable[[str], None] | None = None, *,
+                       shape: RequestShape | None = None,
+                       notify: Callable[[str], None] | None = None) -> _Reply:
+        """One streamed chat completion, assembled and counted (`on_text` sees the text as it
+        streams). Server failures become ServerError; 429/502/503 are retried (told through
+        `notify`) within bounds."""
+        shape = shape or self.shape_for(None, model)
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
+                                "max_tokens": shape.max_tokens}
+        if self._include_usage:
+            body["stream_options"] = {"include_usage": True}
+        if shape.temperature is not None:
+            body["temperature"] = shape.temperature
         if tools:
-            kwargs["tools"] = tools
+            body["tools"] = tools
+        attempt = 1
+        while True:
+            try:
+                reply = await self._timed(self._stream(body, shape, model, on_text), shape)
+                if reply.chunks == 0:
+                    reply = await self._timed(self._unstreamed(body, shape, model), shape)
+                break
+            except ServerError as exc:
+                if "stream_options" in body and exc.status in (400, 422) and \
+                        "stream_options" in exc.message:
+                    # A server that refuses the field: ask without it from now on.
+                    self._include_usage = False
+                    body.pop("stream_options")
+                    continue
+                delay = retry_delay(exc.status, exc.retry_after, attempt)
+                if delay is None:
+                    raise
+                if notify is not None:
+                    notify(f"[llmunix] the server answered HTTP {exc.status}; retry "
+                           f"{attempt} of {MAX_ATTEMPTS - 1} in {delay:g} s")
+                await asyncio.sleep(delay)
+                attempt += 1
+        if reply.finish_reason is None and not reply.runaway:
+            raise ServerError(f"the server at {self.base_url} ended its reply before finishing "
+                              f"it (no finish_reason, {reply.chunks} chunks)",
+                              hint="see the server's log")
+        if not reply.usage_reported:
+            await self._count(reply, messages, tools)
+        return reply
+
+    async def _timed(self, request: Any, shape: RequestShape) -> _Reply:
+        try:
+            return await asyncio.wait_for(request, shape.timeout_s)
+        except asyncio.TimeoutError:
+            raise ServerError(
+                f"the server at {self.base_url} did not finish a reply within "
+                f"{shape.timeout_s:g} s",
+                hint="a slow model or a reply that never ends: lower max_tokens, or raise "
+                     "request_timeout_s ([openai] in llmunix.toml or the agent's llmunix: block)",
+            ) from None
+
+    async def _stream(self, body: dict, shape: RequestShape, model: str,
+                      on_text: Callable[[str], None] | None) -> _Reply:
+        openai = _openai()
+        progress = _Reply()
         try:
             # The client's generic post, not chat.completions.create: create() walks the whole
             # history against its type hints on every call and builds a model per chunk, which
             # costs more than the rest of a turn. Same request; chunks come as plain dicts.
-            stream = await self._client.post("/chat/completions", body=kwargs, cast_to=object,
-                                             stream=True, stream_cls=openai.AsyncStream[object])
+            stream = await self._client.post(
+                "/chat/completions", body=body, cast_to=object, stream=True,
+                stream_cls=openai.AsyncStream[object], options={"timeout": shape.timeout_s})
             try:
-                reply = await self._collect(stream, on_text)
+                return await collect(stream, max_chars=MAX_REPLY_CHARS,
+                                     max_pieces=shape.max_tokens, progress=progress,
+                                     on_text=on_text)
             finally:
                 await stream.close()
         except openai.APIStatusError as exc:
             raise self._status_error(exc, model) from None
         except openai.APITimeoutError:
-            raise LlmunixError(f"the server at {self.base_url} did not answer in time") from None
+            raise ServerError(f"the server at {self.base_url} did not answer in time",
+                              hint="see the server's log; raise request_timeout_s if it is "
+                                   "just slow") from None
         except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise LlmunixError(
-                f"lost the connection to the server at {self.base_url}: {cause}",
-                hint="is the server still running?",
-            ) from None
+            if progress.chunks:
+                raise ServerError(
+                    f"the server at {self.base_url} broke off its reply after "
+                    f"{progress.chunks} chunks ({exc.__cause__ or exc})",
+                    hint="see the server's log: it may have crashed or been stopped") from None
+            raise ServerError(f"lost the connection to the server at {self.base_url}: "
+                              f"{exc.__cause__ or exc}",
+                              hint="is the server still running? see its log") from None
         except openai.APIError as exc:  # an error event in the stream
-            raise LlmunixError(f"the server at {self.base_url} reported an error: "
-                               f"{' '.join(str(exc.message).split())[:300]}") from None
+            raise ServerError(f"the server at {self.base_url} reported an error: "
+                              f"{detail_of(exc.body, str(exc.message))}",
+                              hint="see the server's log") from None
         except (LlmunixError, asyncio.CancelledError):
             raise
-        except Exception as exc:  # noqa: BLE001 - a malformed stream, whatever the client raises
-            raise LlmunixError(f"unreadable reply from the server at {self.base_url}: "
-                               f"{type(exc).__name__}: {exc}") from None
-        if reply.finish_reason is None and not reply.runaway:
-            raise LlmunixError(f"the server at {self.base_url} ended its reply before finishing "
-                               "it (no finish_reason)", hint="see the server's log")
-        return reply
+        except Exception as exc:  # noqa: BLE001 - a broken stream, whatever the client raises
+            if progress.chunks:
+                raise ServerError(
+                    f"the server at {self.base_url} broke off its reply after "
+                    f"{progress.chunks} chunks ({type(exc).__name__}: {exc})",
+                    hint="see the server's log: it may have crashed or been stopped") from None
+            raise ServerError(f"unreadable reply from the server at {self.base_url}: "
+                              f"{type(exc).__name__}: {exc}", hint="see the server's log") from None
 
-    async def _collect(self, stream: Any, on_text=None) -> _Reply:
-        """Assemble a streamed reply from its chunks (plain dicts)."""
-        reply = _Reply()
-        text: list[str] = []
-        size = 0
-        calls: list[list] = []  # [id, name, [argument pieces]] in the order they began
-        by_index: dict[int, list] = {}
-        usage = None
-        async for chunk in stream:
-            if not isinstance(chunk, dict):
-                continue
-            usage = chunk.get("usage") or usage
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                content = delta.get("content")
-                if content:
-                    text.append(content)
-                    size += len(content)
-                    if on_text is not None:  # the live view shows text as it arrives
-                        on_text(content)
-                for tc in delta.get("tool_calls") or ():
-                    size += _add_call_delta(tc, calls, by_index)
-                if choice.get("finish_reason"):
-                    reply.finish_reason = choice["finish_reason"]
-            if size > MAX_REPLY_CHARS:
-                reply.runaway = True
-                break
-        reply.text = "".join(text)
-        for call_id, name, pieces in calls:
-            raw = "".join(pieces)
-            arguments, error = text_protocol.decode_arguments(raw)
-            reply.calls.append(_Call(call_id, name.strip(), arguments, raw, error))
-        if isinstance(usage, dict):
-            reply.input_tokens = int(usage.get("prompt_tokens") or 0)
-            reply.output_tokens = int(usage.get("completion_tokens") or 0)
-        return reply
+    async def _unstreamed(self, body: dict, shape: RequestShape, model: str) -> _Reply:
+        """The same request without streaming, after a stream that ended with no data at all:
+        servers that fail inside a stream (llama-cpp-python does: context overflow, a tool
+        choice it cannot stream) send nothing, and only a plain request returns their error."""
+        openai = _openai()
+        plain = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        try:
+            # One retry: a server that failed inside a stream may have dropped the pooled
+            # connection the client would reuse.
+            answer = await self._client.post("/chat/completions", body=plain, cast_to=object,
+                                             options={"timeout": shape.timeout_s,
+                                                      "max_retries": 1})
+        except openai.APIStatusError as exc:
+            error = self._status_error(exc, model)
+            error.message = ("the server sent an empty stream; asked again without streaming, "
+                             + error.message.replace(f"the server at {self.base_url} ", "it ", 1))
+            raise error from None
+        except openai.APIError as exc:
+            raise ServerError(f"the server at {self.base_url} sent an empty stream, and no "
+                              f"answer without streaming either: {exc}",
+                              hint="see the server's log") from None
+        return reply_from_message(answer, max_chars=MAX_REPLY_CHARS, base_url=self.base_url)
 
-    def _status_error(self, exc: Any, model: str) -> LlmunixError:
-        status = getattr(exc, "status_code", "?")
-        body = getattr(exc, "body", None)
-        if isinstance(body, dict):
-            detail = body.get("message") or body.get("error") or body
-            if isinstance(detail, dict):
-                detail = detail.get("message") or detail
-        else:
-            detail = body or getattr(exc, "message", "") or exc
-        detail = " ".join(str(detail).split())[:300]
-        hint = None
-        if status == 404:
-            hint = f"is the model {model!r} available on the server? (Ollama: ollama pull {model})"
-        elif status in (401, 403):
-            hint = f"set ${self.config.api_key_env} to a key this server accepts"
-        elif status == 400 and "tool" in detail.lower():
-            hint = (f"if {model!r} has no native tool calling, list it in text_tools in the "
-                    "[openai] section of llmunix.toml")
-        return LlmunixError(f"the server at {self.base_url} answered HTTP {status}: {detail}",
-                            hint=hint)
+    async def _count(self, reply: _Reply, messages: list[dict], tools: list[dict] | None
+                     ) -> None:
+        """Tokens for a reply whose server sent no usage: counted by the server's tokenizer
+        where it has one, else estimated (context/tokens.py)."""
+        if self.counter is None:
+            self.counter = TokenCounter(server_tokenizer(self._client, self.base_url,
+                                                         self._model))
+        prompt = await self.counter.count_messages(messages, tools)
+        out = reply.text + "".join(f"\n{c.name}\n{c.raw}" for c in reply.calls)
+        reply.input_tokens = prompt.tokens
+        reply.output_tokens = (await self.counter.count_text(out)).tokens
 
-
-def _add_call_delta(tc: dict, calls: list[list], by_index: dict[int, list]) -> int:
-    """Fold one streamed tool-call delta in; returns the characters it added."""
-    index = tc.get("index")
-    if not isinstance(index, int):
-        index = max(by_index, default=0)
-    call_id = tc.get("id") or ""
-    entry = by_index.get(index)
-    # A fresh id at a known index is a new call (some servers number every call 0).
-    if entry is None or (call_id and entry[0] and call_id != entry[0]):
-        entry = [call_id, "", []]
-        by_index[index] = entry
-        calls.append(entry)
-    elif call_id and not entry[0]:
-        entry[0] = call_id
-    fn = tc.get("function") or {}
-    name, arguments = fn.get("name"), fn.get("arguments")
-    if name and name != entry[1]:
-        # Names come whole in the first delta; some servers repeat them, a few split them.
-        entry[1] = name if entry[1] and name.startswith(entry[1]) else entry[1] + name
-    if isinstance(arguments, str) and arguments:
-        entry[2].append(arguments)
-        return len(arguments)
-    if isinstance(arguments, dict):  # a server that sends the arguments as an object
-        entry[2].append(json.dumps(arguments))
-    return 0
+    def _status_error(self, exc: Any, model: str) -> ServerError:
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        return http_error(
+            int(getattr(exc, "status_code", 0) or 0), getattr(exc, "body", None),
+            base_url=self.base_url, model=model, api_key_env=self.config.api_key_env,
+            retry_after=parse_retry_after(headers.get("retry-after")),
+            fallback=str(getattr(exc, "message", "") or exc),
+        )
 
 
 def _through_proxy(scheme: str, host: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -64,7 +65,19 @@ class _Reply:
     finish_reason: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    usage_reported: bool = False  # False: the tokens are llmunix's count (see context/tokens)
     runaway: bool = False
+    chunks: int = 0  # stream events received
+    pieces: int = 0  # of them, those that carried text or tool-call arguments
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """How one agent's model requests are shaped (see OpenAIRuntime.shape_for)."""
+
+    max_tokens: int
+    temperature: float | None  # None: the server's default
+    timeout_s: float  # one request, from sending it to its last byte
 
 
 class Connection(Protocol):
@@ -79,8 +92,12 @@ class Connection(Protocol):
 
     def new_call_id(self, proposed: str | None = None) -> str: ...
 
-    async def complete(self, model: str, messages: list[dict],
-                       tools: list[dict] | None) -> _Reply: ...
+    def shape_for(self, agent: AgentSpec | None, model: str) -> RequestShape: ...
+
+    async def complete(self, model: str, messages: list[dict], tools: list[dict] | None,
+                       on_text: Callable[[str], None] | None = None, *,
+                       shape: RequestShape | None = None,
+                       notify: Callable[[str], None] | None = None) -> _Reply: ...
 
     async def context_window(self, model: str) -> tuple[int, str]: ...
 
@@ -105,6 +122,7 @@ class _AgentLoop:
         self.agent = agent
         self.main = main
         self.model = runtime.model_for(agent, main)
+        self.shape = runtime.shape_for(agent, self.model)
         self.text_mode = runtime.uses_text_protocol(self.model)
         self._build_tools()
         self.messages: list[dict] = []
@@ -189,15 +207,27 @@ class _AgentLoop:
                 await context.before_request()
             # Streamed text is shown live, except the text protocol's (its calls are markup).
             on_text = None if self.text_mode else self._stream_text
-            reply = await self.rt.complete(self.model, self.messages, tools, on_text)
+            reply = await self._complete(self.messages, tools, on_text)
             if context is not None:
                 context.observed(reply.input_tokens)
             self.turns += 1
-            self.session.model_turn(input_tokens=reply.input_tokens,
-                                    output_tokens=reply.output_tokens)
             answer = await self._handle(reply)
             if answer is not None:
                 return answer
+
+    async def _complete(self, messages: list[dict], tools: list[dict] | None,
+                        on_text: Callable[[str], None] | None = None) -> _Reply:
+        """One model request, counted: --max-turns N allows exactly N requests."""
+        self.session.check_limits(next_request=True)
+        reply = await self.rt.complete(self.model, messages, tools, on_text, shape=self.shape,
+                                       notify=self._note)
+        self.session.model_turn(input_tokens=reply.input_tokens,
+                                output_tokens=reply.output_tokens,
+                                estimated=not reply.usage_reported)
+        return reply
+
+    def _note(self, text: str) -> None:
+        self.session.text(self.agent.name, text)
 
     def _stream_text(self, piece: str) -> None:
         self.session.text_delta(self.agent.name, piece)
@@ -279,7 +309,9 @@ class _AgentLoop:
         else:
             self.messages.append({
                 "role": "assistant",
-                "content": text or None,
+                # "" and never null: servers that validate the history (llama.cpp's) refuse
+                # null content with HTTP 500 on every later turn.
+                "content": text or "",
                 "tool_calls": [
                     {"id": c.id, "type": "function",
                      # Servers may re-parse the history: never send them broken JSON back.
@@ -405,14 +437,11 @@ class _AgentLoop:
             except ToolError as exc:
                 result = ToolResult(str(exc), is_error=True)
             else:
-                reply = await self.rt.complete(
-                    self.model,
+                reply = await self._complete(
                     [{"role": "system", "content": spec.body},
                      {"role": "user", "content": json.dumps(full, ensure_ascii=False)}],
                     None,
                 )
-                self.session.model_turn(input_tokens=reply.input_tokens,
-                                        output_tokens=reply.output_tokens)
                 text = text_protocol.strip_thinking(reply.text)
                 result = ToolResult(text or "(the model returned no text)", is_error=not text)
         self.session.tool_called(

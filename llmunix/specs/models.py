@@ -62,6 +62,10 @@ class LlmunixSettings(BaseModel):
     max_turns: int | None = Field(None, gt=0)
     budget_usd: float | None = Field(None, ge=0)
     timeout_s: float | None = Field(None, gt=0)
+    # Model requests of this agent (openai runtime); None: llmunix.toml decides.
+    max_tokens: int | None = Field(None, gt=0)
+    temperature: float | None = Field(None, ge=0, le=2)
+    request_timeout_s: float | None = Field(None, gt=0)
     constraints: Constraints = Constraints()
     # models the agent may run on, preferred first: with low energy the kernel state picks the
     # cheapest of them (kernel/state.py)

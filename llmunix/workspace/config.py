@@ -84,13 +84,27 @@ class SandboxConfig(_Section):
         return names
 
 
-class OpenAIConfig(_Section):
+class RequestSettings(_Section):
+    """How each model request is shaped; None: the next source decides (see `OpenAIConfig`)."""
+
+    max_tokens: int | None = Field(None, gt=0)  # the longest reply a request may get
+    temperature: float | None = Field(None, ge=0, le=2)  # None: the server's own default
+    request_timeout_s: float | None = Field(None, gt=0)  # one request, first byte to last
+
+
+class OpenAIConfig(RequestSettings):
+    """`[openai]`. Request settings come from the agent's `llmunix:` block, else
+    `[openai.models."<model or glob>"]`, else these."""
+
+    max_tokens: int = Field(2048, gt=0)
+    request_timeout_s: float = Field(300.0, gt=0)
     base_url: str = ""
     api_key_env: str = "OPENAI_API_KEY"
     model: str = ""
     loop_guard: int = Field(4, gt=1)
     max_retries: int = Field(3, ge=0)
     text_tools: list[str] = []  # models (globs) that get the text tool-call protocol
+    models: dict[str, RequestSettings] = {}  # per-model request settings
 
 
 class Price(_Section):

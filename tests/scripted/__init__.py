@@ -70,6 +70,7 @@ class ReplyBase:
     error_body: Any = None  # the JSON (or str) sent with ``status``
     raw: bytes | str | None = None  # sent verbatim (with ``status`` or 200)
     content_type: str = "application/json"
+    headers: dict[str, str] | None = None  # extra response headers (e.g. Retry-After)
 
 
 class ScriptError(AssertionError):
@@ -317,25 +318,30 @@ class ScriptedServer:
     def _answer(self, handler: BaseHTTPRequestHandler, req: Request, reply: Any) -> None:
         if getattr(reply, "delay", 0):
             time.sleep(reply.delay)
+        extra = reply.headers
         if reply.raw is not None:
             data = reply.raw.encode() if isinstance(reply.raw, str) else reply.raw
-            self._send_bytes(handler, reply.status or 200, data, reply.content_type)
+            self._send_bytes(handler, reply.status or 200, data, reply.content_type, extra)
             return
         if reply.status is not None:
             body = reply.error_body if reply.error_body is not None else {}
             if isinstance(body, str):
-                self._send_bytes(handler, reply.status, body.encode(), "text/plain")
+                self._send_bytes(handler, reply.status, body.encode(), "text/plain", extra)
             else:
-                self._send_json(handler, reply.status, body)
+                self._send_bytes(handler, reply.status, json.dumps(body).encode(),
+                                 "application/json", extra)
             return
         self._respond(handler, req, reply)
 
     @staticmethod
     def _send_bytes(
-        handler: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str
+        handler: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str,
+        headers: dict[str, str] | None = None,
     ) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(data)))
         if handler.close_connection:
             handler.send_header("Connection", "close")
@@ -348,11 +354,13 @@ class ScriptedServer:
         cls._send_bytes(handler, status, json.dumps(obj).encode(), "application/json")
 
     @staticmethod
-    def _start_sse(handler: BaseHTTPRequestHandler) -> None:
+    def _start_sse(handler: BaseHTTPRequestHandler, chunked: bool = False) -> None:
+        """``chunked``: chunked encoding even on a closing connection, so that a stream cut
+        off midway is a broken body, as when a real server dies mid-reply."""
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Cache-Control", "no-cache")
-        if handler.close_connection:
+        if handler.close_connection and not chunked:
             handler.send_header("Connection", "close")
         else:
             handler.send_header("Transfer-Encoding", "chunked")

@@ -24,8 +24,17 @@ Text blocks are joined into ``message.content``; ``reply()`` with no blocks has 
 and ``reply("")`` an empty string. ``tool_call`` arguments given as a dict are JSON-encoded; a
 str is sent verbatim, so invalid JSON can be scripted. ``finish_reason`` is ``tool_calls``
 when the reply holds a tool call, else ``stop``. ``delay=`` sleeps before answering;
-``error(status)`` answers an HTTP error; ``raw(body, status=, content_type=)`` sends bytes as-is
-(e.g. a truncated SSE stream).
+``error(status, retry_after=)`` answers an HTTP error; ``raw(body, status=, content_type=)``
+sends bytes as-is (e.g. a truncated SSE stream). ``reply(..., cut_after=N)`` streams N content
+pieces and then drops the connection mid-body (a server that died); ``endless()`` streams text
+until the client goes away (a reply that never ends).
+
+``OpenAIServer(quirks="llama.cpp")`` behaves like llama-cpp-python's server (0.3.x) with
+``--chat_format chatml-function-calling``: an assistant message with ``"content": null`` is
+refused with HTTP 500 and a pydantic dump; streams carry no usage (``stream_options`` is
+ignored); every tool-call delta repeats the call's id and name and copies itself into the old
+``function_call`` field; ``POST /extras/tokenize/count`` counts whitespace-separated words;
+``GET /v1/models`` lists a .gguf path. Non-streamed replies keep their usage.
 
 Streaming (``"stream": true``) sends ``chat.completion.chunk`` events: the role, the content in
 pieces, each tool call's id/name then its arguments in pieces, a final chunk with
@@ -100,6 +109,8 @@ class Completion(ReplyBase):
     finish_reason: str | None = None  # None: tool_calls if any tool call, else stop
     usage: dict[str, int] | None = None
     model: str | None = None  # None: echo the request's model
+    cut_after: int | None = None  # stream this many content pieces, then drop the connection
+    endless: bool = False  # stream content until the client goes away
 
     def final_finish_reason(self) -> str:
         if self.finish_reason:
@@ -120,6 +131,7 @@ def reply(
     delay: float = 0.0,
     model: str | None = None,
     reasoning: str | None = None,
+    cut_after: int | None = None,
 ) -> Completion:
     """A message made of ``blocks`` (str items are text)."""
     texts: list[str] = []
@@ -141,7 +153,13 @@ def reply(
         usage=usage,
         delay=delay,
         model=model,
+        cut_after=cut_after,
     )
+
+
+def endless(piece: str = "and on ") -> Completion:
+    """A streamed reply that never ends: ``piece`` again and again until the client leaves."""
+    return Completion(content=piece, endless=True)
 
 
 def error(
@@ -149,11 +167,13 @@ def error(
     message: str = "scripted error",
     type: str = "server_error",
     delay: float = 0.0,
+    retry_after: str | None = None,
 ) -> Completion:
-    """An HTTP error reply with an OpenAI-style error body. The ``openai`` client retries
-    408/409/429/5xx (``max_retries``, default 2): each retry takes the next scripted reply."""
+    """An HTTP error reply with an OpenAI-style error body (and a Retry-After header). A client
+    that retries takes the next scripted reply with each retry."""
     body = {"error": {"message": message, "type": type, "param": None, "code": None}}
-    return Completion(status=status, error_body=body, delay=delay)
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    return Completion(status=status, error_body=body, delay=delay, headers=headers)
 
 
 def raw(
@@ -170,9 +190,20 @@ def raw(
 class OpenAIServer(ScriptedServer):
     """Scripted OpenAI chat-completions API. ``url`` ends in /v1 (an OpenAI ``base_url``)."""
 
-    def __init__(self, *, models: list[str] | None = None, **kw: Any) -> None:
+    def __init__(self, *, models: list[str] | None = None, quirks: str | None = None,
+                 **kw: Any) -> None:
         super().__init__(**kw)
-        self.models = list(models or ["scripted-model"])
+        assert quirks in (None, "llama.cpp"), quirks
+        self.quirks = quirks
+        default = "/models/SmolLM2-135M-Instruct.Q4_1.gguf" if quirks else "scripted-model"
+        self.models = list(models or [default])
+
+    @property
+    def llama(self) -> bool:
+        return self.quirks == "llama.cpp"
+
+    def tokenize_requests(self) -> list[Request]:
+        return [r for r in self.other_requests() if r.path == "/extras/tokenize/count"]
 
     @property
     def url(self) -> str:
@@ -234,8 +265,25 @@ class OpenAIServer(ScriptedServer):
             ]
             self._send_json(handler, 200, {"object": "list", "data": data})
             return
+        if self.llama and req.method == "POST" and req.path == "/extras/tokenize/count":
+            text = req.body.get("input", "") if isinstance(req.body, dict) else ""
+            self._send_json(handler, 200, {"count": len(str(text).split())})
+            return
+        if self.llama:
+            self._send_json(handler, 404, {"detail": "Not Found"})
+            return
         body = {"error": {"message": f"no route {req.path}", "type": "not_found", "code": None}}
         self._send_json(handler, 404, body)
+
+    def _refuse_null_content(self, handler: Any, body: dict[str, Any]) -> bool:
+        errors = _null_content_errors(list(body.get("messages") or []))
+        if not errors:
+            return False
+        message = f"{len(errors)} validation errors:\n" + "\n".join(f"  {e}" for e in errors)
+        error = {"message": message, "type": "internal_server_error", "param": None,
+                 "code": None}
+        self._send_json(handler, 500, {"error": error})
+        return True
 
     def _respond(self, handler: Any, req: Request, c: Completion) -> None:
         body = req.body if isinstance(req.body, dict) else {}
@@ -244,6 +292,8 @@ class OpenAIServer(ScriptedServer):
         created = int(time.time())
         finish = c.final_finish_reason()
         usage = c.final_usage()
+        if self.llama and self._refuse_null_content(handler, body):
+            return
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": c.content}
             if c.reasoning is not None:
@@ -266,7 +316,8 @@ class OpenAIServer(ScriptedServer):
             return
 
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        self._start_sse(handler)
+        include_usage = include_usage and not self.llama
+        self._start_sse(handler, chunked=c.cut_after is not None)
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> None:
             data: dict[str, Any] = {
@@ -282,14 +333,35 @@ class OpenAIServer(ScriptedServer):
                 data["usage"] = None
             self._write_sse(handler, json.dumps(data))
 
-        chunk({"role": "assistant", "content": "" if c.content is not None else None})
+        if self.llama:
+            chunk({"role": "assistant", "content": None, "function_call": None,
+                   "tool_calls": None} if c.tool_calls else {"role": "assistant"})
+        else:
+            chunk({"role": "assistant", "content": "" if c.content is not None else None})
+        if c.endless:
+            while True:  # until the client goes away (a broken pipe ends the handler)
+                chunk({"content": c.content})
+                time.sleep(0.01)
+        if c.cut_after is not None:
+            for piece in list(c.content or "")[: c.cut_after]:
+                chunk({"content": piece})
+            handler.chunked = False  # no terminating chunk: the body is broken off
+            handler.close_connection = True
+            return
         if c.reasoning:
             for piece in _halves(c.reasoning):
                 chunk({"reasoning_content": piece})
         if c.content:
             for piece in _halves(c.content):
                 chunk({"content": piece})
-        for i, call in enumerate(c.tool_calls):
+        if self.llama:
+            for i, call in enumerate(c.tool_calls):
+                for piece in _halves(call["function"]["arguments"]):
+                    fn = {"name": call["function"]["name"], "arguments": piece}
+                    chunk({"role": None, "content": None, "function_call": fn,
+                           "tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                           "function": fn}]})
+        for i, call in enumerate([] if self.llama else c.tool_calls):
             head = {
                 "index": i,
                 "id": call["id"],
@@ -299,7 +371,11 @@ class OpenAIServer(ScriptedServer):
             chunk({"tool_calls": [head]})
             for piece in _halves(call["function"]["arguments"]):
                 chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
-        chunk({}, finish)
+        if self.llama and c.tool_calls:
+            chunk({"role": None, "content": None, "function_call": None, "tool_calls": None},
+                  finish)
+        else:
+            chunk({}, finish)
         if include_usage:
             last = {
                 "id": cid,
@@ -311,6 +387,25 @@ class OpenAIServer(ScriptedServer):
             }
             self._write_sse(handler, json.dumps(last))
         self._write_sse(handler, "[DONE]")
+
+
+def _null_content_errors(messages: list[Any]) -> list[str]:
+    """llama-cpp-python's validation of a message list, for the one rule that bites: assistant
+    content must be a string when present. One error per union member, as pydantic reports."""
+    errors = []
+    for i, msg in enumerate(messages):
+        if isinstance(msg, dict) and msg.get("role") == "assistant" and "content" in msg \
+                and msg["content"] is None:
+            for kind, role in (("System", "system"), ("User", "user"), ("Tool", "tool")):
+                errors.append(str({"type": "literal_error",
+                                   "loc": ("body", "messages", i,
+                                           f"ChatCompletionRequest{kind}Message", "role"),
+                                   "msg": f"Input should be '{role}'", "input": "assistant"}))
+            errors.append(str({"type": "string_type",
+                               "loc": ("body", "messages", i,
+                                       "ChatCompletionRequestAssistantMessage", "content"),
+                               "msg": "Input should be a valid string", "input": None}))
+    return errors
 
 
 def _content_text(content: Any) -> str:
