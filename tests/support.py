@@ -92,3 +92,35 @@ def add(a, b):
     return {"sum": a + b}
 ```
 """
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """Host pids of live (not zombie) processes whose command line starts with `marker`. Pids
+    inside the sandbox are its own PID namespace's, so a child is found by a marker set as its
+    argv[0] (`exec -a`) instead."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if cmdline.startswith(marker.encode()) and not zombie:
+            found.append(int(entry))
+    return found
+
+
+def processes_gone(marker: str) -> bool:
+    """Whether every process with `marker` has ended, allowing 10 s: SIGKILL is delivered
+    asynchronously, so the kernel may need a moment to finish a child off."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while processes_with_marker(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not processes_with_marker(marker)
+

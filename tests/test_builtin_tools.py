@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from llmunix.tools.builtin import (
     run_builtin,
 )
 from llmunix.tools.result import ToolResult
+from tests.support import processes_gone
 
 
 @pytest.fixture
@@ -411,33 +411,8 @@ def test_bash_without_output(bubblewrap, policy):
     assert result.output == "(no output)" and not result.is_error
 
 
-def _running(marker: str) -> list[int]:
-    """Host pids of processes whose command line holds `marker` (pids inside the sandbox are
-    its own PID namespace's, so a child is found by a marker in its argv instead)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/stat") as f:
-                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            continue
-        if cmdline.startswith(marker.encode()) and not zombie:  # argv[0] set by exec -a
-            found.append(int(entry))
-    return found
 
 
-def _wait_until_gone(marker: str) -> bool:
-    # SIGKILL is delivered asynchronously; give the kernel a moment to finish the child off.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if not _running(marker):
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def _marker() -> str:
@@ -455,7 +430,7 @@ def test_bash_timeout_kills_every_process_it_started(bubblewrap, policy, ws):
     assert result.is_error
     assert result.output.startswith("started\n")
     assert "timed out after 0.5 s; every process it started was killed" in result.output
-    assert _wait_until_gone(mark)
+    assert processes_gone(mark)
 
 
 def test_bash_default_timeout_comes_from_the_caller(bubblewrap, policy):
@@ -472,7 +447,7 @@ def test_bash_returns_when_the_shell_ends_and_nothing_survives_it(bubblewrap, po
                f" nohup bash -c 'exec -a {mark}-n sleep 30' >/dev/null 2>&1 & echo done")
     result = run(policy, "Bash", command=command)
     assert result.output == "done" and not result.is_error
-    assert _wait_until_gone(mark)
+    assert processes_gone(mark)
 
 
 def test_bash_output_is_capped(bubblewrap, policy):

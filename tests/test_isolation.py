@@ -10,15 +10,13 @@ import base64
 import json
 import os
 import subprocess
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from llmunix.trace.markdown import find_traces
 from tests import test_scenarios as scenarios
-from tests.support import agent_text, run_cli, write_spec
+from tests.support import agent_text, processes_gone, run_cli, write_spec
 from tests.test_scenarios import SECRET, files, only_trace
 
 model = scenarios.model  # the two runtimes' fixtures, shared with the common scenarios
@@ -27,25 +25,8 @@ ws = scenarios.ws
 pytestmark = pytest.mark.usefixtures("bubblewrap")
 
 
-def _running(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0] \
-                if cmdline else ""
-        except OSError:
-            continue
-        if cmdline.startswith(marker.encode()) and state != "Z":
-            found.append(int(entry))
-    return found
 
 
-def _gone(marker: str) -> bool:
-    deadline = time.monotonic() + 10
-    while _running(marker) and time.monotonic() < deadline:
-        time.sleep(0.01)  # SIGKILL lands asynchronously
-    return not _running(marker)
 
 
 def test_bash_is_confined(model, ws, tmp_path, listener):
@@ -90,7 +71,7 @@ def test_bash_is_confined(model, ws, tmp_path, listener):
     assert "connected" not in model.fed_back("c_net").text and received == []
     env = model.fed_back("c_env").text
     assert SECRET not in env and "API_KEY" not in env and "HOME=/tmp/home" in env
-    assert "started" in model.fed_back("c_bg").text and _gone(mark)
+    assert "started" in model.fed_back("c_bg").text and processes_gone(mark)
     assert ws.config_path.read_text() == config
     assert not (ws.user_agents_dir / "evil.md").exists()
     assert "No such file or directory" in model.fed_back("c_rules").text

@@ -5,17 +5,15 @@ tests/test_isolation.py."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from llmunix.errors import SandboxUnavailable
 from llmunix.tools.process import kill_all, run_process, start_process, stop_process
 from llmunix.tools.sandbox import HOME, Sandbox
-from tests.support import new_workspace, run_cli
+from tests.support import new_workspace, processes_with_marker, run_cli
 
 pytestmark = pytest.mark.usefixtures("bubblewrap")
 
@@ -129,18 +127,6 @@ def test_environment_is_an_allow_list(place, monkeypatch):
     assert "GITHUB_TOKEN" not in names  # a secret-looking name is never passed
 
 
-def _running(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes() if entry.isdigit() else b""
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0] \
-                if cmdline else ""
-        except OSError:
-            continue
-        if cmdline.startswith(marker.encode()) and state != "Z":  # argv[0] set by exec -a
-            found.append(int(entry))
-    return found
 
 
 def test_no_process_outlives_a_long_lived_one(place):
@@ -153,16 +139,16 @@ def test_no_process_outlives_a_long_lived_one(place):
     other = start_process(["bash", "-c", f"exec -a {mark}-c sleep 60"], sandbox=sandbox)
     assert proc.stdout is not None
     deadline = time.monotonic() + 10
-    while len(_running(mark)) < 3 and time.monotonic() < deadline:
+    while len(processes_with_marker(mark)) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)  # waiting for the processes to exist, not for timing
-    assert len(_running(mark)) == 3
+    assert len(processes_with_marker(mark)) == 3
     stop_process(proc)
     assert kill_all() == 1
     other.wait(10)
     deadline = time.monotonic() + 10
-    while _running(mark) and time.monotonic() < deadline:
+    while processes_with_marker(mark) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _running(mark) == []
+    assert processes_with_marker(mark) == []
 
 
 def test_a_missing_bubblewrap_is_refused_with_how_to_fix(place):
