@@ -8,11 +8,7 @@ trace with `python -m tests.examples.hello_notes` after changing the example.
 
 from __future__ import annotations
 
-import shutil
-import sys
-import tempfile
-from pathlib import Path
-
+from tests.examples.record import record
 from tests.scripted.openai_server import OpenAIServer, reply, text, tool_call
 
 PROJECT = "hello-notes"
@@ -93,30 +89,7 @@ def learner_args(server: OpenAIServer) -> list[str]:
 
 
 def main() -> None:
-    from llmunix.memory import consolidate
-    from llmunix.workspace.layout import Workspace
-    from llmunix.workspace.scaffold import templates_root
-    from tests.support import run_cli
-
-    with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as server:
-        root = Path(tmp) / "ws"
-        run_cli("init", str(root), "--example", PROJECT, cwd=Path(tmp))
-        for old in (root / "projects" / PROJECT / "memory" / "long_term").glob("*.md"):
-            old.unlink()  # learned afresh, from the specs as they are now
-        script(server)
-        done = run_cli(*learner_args(server), cwd=root)
-        if done.returncode != 0:
-            sys.exit(f"learner run failed: {done.stderr}")
-        server.assert_script_used()
-        ws = Workspace(root)
-        consolidate(ws, ws.project(PROJECT))
-        learned = sorted(ws.project(PROJECT).long_term_dir.glob("*.md"))
-        target = templates_root() / "projects" / PROJECT / "memory" / "long_term"
-        for old in target.glob("*.md"):
-            old.unlink()
-        for path in learned:
-            shutil.copyfile(path, target / path.name)
-            print(f"wrote {target / path.name}")
+    record(PROJECT, script, learner_args)
 
 
 if __name__ == "__main__":
