@@ -11,11 +11,11 @@ import pytest
 from llmunix.policy.gate import Policy
 from llmunix.tools.builtin import (
     BUILTIN_SCHEMAS,
-    MAX_OUTPUT_CHARS,
     MAX_READ_CHARS,
     openai_tools,
     run_builtin,
 )
+from llmunix.tools.process import MAX_OUTPUT_CHARS
 from llmunix.tools.result import ToolResult
 from tests.support import processes_gone
 
@@ -450,11 +450,20 @@ def test_bash_returns_when_the_shell_ends_and_nothing_survives_it(bubblewrap, po
     assert processes_gone(mark)
 
 
-def test_bash_output_is_capped(bubblewrap, policy):
+def test_bash_output_keeps_its_start_and_end_within_the_limit(bubblewrap, policy):
+    """Past the limit the middle is left out, counted; where a long output says what failed
+    (its end) is kept."""
+    command = "printf START; head -c 100000 /dev/zero | tr '\\0' x; printf END"
+    result = run_builtin("Bash", {"command": command}, policy=policy, max_output_chars=10_000)
+    assert result.output.startswith("START" + "x" * 4995 + "\n[... 90,008 of 100,008 bytes")
+    assert result.output.endswith("x" * 4997 + "END")
+    assert "the first and the last 5,000 are kept ...]" in result.output
+    assert len(result.output) < 10_000 + 200
+
+
+def test_bash_output_under_the_limit_is_whole(bubblewrap, policy):
     result = run(policy, "Bash", command="head -c 100000 /dev/zero | tr '\\0' x")
-    assert result.output.startswith("x" * 1000)
-    assert result.output.endswith(f"showing the first {MAX_OUTPUT_CHARS} characters]")
-    assert len(result.output) < MAX_OUTPUT_CHARS + 200
+    assert result.output == "x" * 100_000 and MAX_OUTPUT_CHARS > 100_000
 
 
 def test_bash_deny_list_applies(bubblewrap, policy, ws):

@@ -166,7 +166,12 @@ def test_a_killed_run_is_committed_interrupted_by_the_next_command(tmp_path):
     assert f"run {trace.stem} (interrupted) committed by this command" in nxt.stderr
     assert trace_meta(trace)["status"] == "interrupted"
     assert len(run_commits(root)) == before + 1
-    assert run_commits(root)[0][0].startswith(f"run {trace.stem}:")
+    subject, files = run_commits(root)[0]
+    assert subject.startswith(f"run {trace.stem}:")
+    # the file the killed Bash call had written is still that run's, and only that call ran
+    assert "projects/default/workspace/started.txt" in files
+    assert not (root / "projects" / "default" / "workspace" / "late.txt").exists()
+    assert not list((root / ".llmunix" / "runs").iterdir())  # journal and window settled
     again = run_cli("agents", "list", cwd=root)
     assert "committed by this command" not in again.stderr  # once
     assert git(root, "status", "--porcelain", "--", "projects/default/memory") == ""
@@ -255,3 +260,61 @@ def test_a_long_tool_output_is_cut_for_the_model_and_kept_whole(tmp_path):
     trace = next((root / "projects" / "default" / "memory" / "short_term").glob("*.md"))
     sidecar = next(trace.with_suffix("").glob("step-*.txt"))
     assert sidecar.read_text(encoding="utf-8").count("x") == 9000
+
+
+def test_a_run_killed_inside_bash_keeps_its_files_when_another_run_writes_next(tmp_path):
+    """The next run to take the effects lock settles the dead run's window first: what the
+    killed call wrote goes to the dead run's journal, what the live run writes to its own."""
+    from llmunix.kernel.changes import RunChanges, save_window, snapshot
+    from llmunix.run.journal import open_journal, orphans, settle_windows
+
+    root = tmp_path / "ws"
+    work = root / "projects" / "p" / "workspace"
+    work.mkdir(parents=True)
+    (work / "old.txt").write_text("kept")
+    lock = root / ".llmunix" / "locks" / "effects-p.lock"
+    dead = open_journal(root, "dead-run", {"trace": "t.md", "project": "p"})
+    save_window(dead.paths_path.with_suffix(".window"), work, snapshot(work))
+    (work / "from-the-dead.txt").write_text("written before the kill")
+    dead.close(remove=False)  # its process is gone: the journal lock is free
+
+    live = open_journal(root, "live-run", {"trace": "u.md", "project": "p"})
+    changes = RunChanges(root, work, lock, live.paths_path,
+                         on_lock=lambda: settle_windows(root, work))
+    with changes.opaque():
+        (work / "mine.txt").write_text("the live run's")
+    assert changes.paths == {"projects/p/workspace/mine.txt"}
+    found = {o.json_path.stem: o for o in orphans(root)}
+    assert list(found) == ["dead-run"]
+    assert found["dead-run"].paths == ["projects/p/workspace/from-the-dead.txt"]
+    assert not dead.paths_path.with_suffix(".window").exists()
+    assert not live.paths_path.with_suffix(".window").exists()  # its own call ended
+    found["dead-run"].release()
+    live.close(remove=True)
+
+
+def test_the_trace_keeps_the_start_and_end_of_an_output_past_the_kept_size(tmp_path):
+    """[limits] tool_output_kept_chars bounds what a run holds and stores of one output: its
+    first and last half, with the count of what was left out between them."""
+    root = tmp_path / "ws"
+    assert run_cli("init", str(root), cwd=tmp_path).returncode == 0
+    config = root / "llmunix.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("tool_output_kept_chars = 1000000",
+                                   "tool_output_kept_chars = 4000"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update(OPENAI_API_KEY="test", NO_COLOR="1")
+    with OpenAIServer() as server:
+        server.enqueue(tool_call("Bash", {"command": "printf START; head -c 200000 /dev/zero"
+                                                     " | tr '\\0' x; printf END"}))
+        server.enqueue("done")
+        proc = subprocess.run([LLMUNIX, "run", "flood it", "--mode", "learner", "--runtime",
+                               "openai", "--base-url", server.url, "--model", "m"], cwd=root,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        sent = json.dumps(server.tool_results(server.model_requests()[-1]))
+    assert "START" in sent and "END" in sent and "196,008 of 200,008 bytes" in sent
+    trace = next((root / "projects" / "default" / "memory" / "short_term").glob("*.md"))
+    kept = "".join(p.read_text(encoding="utf-8") for p in trace.with_suffix("").glob("*.txt")) \
+        or trace.read_text(encoding="utf-8")
+    assert kept.count("x") == 1995 + 1997 and "END" in kept  # 2,000 bytes at each end

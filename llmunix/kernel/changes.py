@@ -7,13 +7,18 @@ Both kinds take the project's effects lock (a file lock shared by every llmunix 
 workspace), so no other run's tool writes into the window between two snapshots: under N
 concurrent runs, opaque tools of one project run one at a time, and everything else runs in
 parallel. Each path is also appended to the run's journal, so a killed run's files are known
-to the next command that commits them."""
+to the next command that commits them. An opaque tool's "before" snapshot is saved next to the
+journal (`<trace_id>.window`) while it runs: if the run is killed inside the window, whoever takes
+the effects lock next compares it with the folder as the dead tool left it (nobody else could
+write there meanwhile) and the difference is still that run's (run/journal.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import marshal
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,15 +65,36 @@ def changed(before: dict[str, Stamp], after: dict[str, Stamp]) -> set[str]:
     return gone | {p for p, s in after.items() if before.get(p) != s}
 
 
+def save_window(path: Path, folder: Path, before: dict[str, Stamp]) -> None:
+    """The snapshot an opaque tool started from, for the case its run dies inside it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(marshal.dumps((str(folder), before)))
+    os.replace(tmp, path)  # whole or absent: a kill while writing leaves no half window
+
+
+def window_changes(path: Path) -> tuple[Path, set[str]] | None:
+    """(folder, paths changed below it since the saved snapshot); None when unreadable."""
+    try:
+        folder, before = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(folder, str) or not isinstance(before, dict):
+        return None
+    return Path(folder), changed(before, snapshot(Path(folder)))
+
+
 class RunChanges:
     """The files of one run, as workspace-root-relative posix paths."""
 
     def __init__(self, root: Path, workspace_dir: Path, lock_path: Path,
-                 journal: Path | None = None) -> None:
+                 journal: Path | None = None,
+                 on_lock: Callable[[], None] | None = None) -> None:
         self.root = Path(os.path.realpath(root))
         self.workspace_dir = Path(os.path.realpath(workspace_dir))
         self.lock_path = lock_path
         self.journal = journal
+        self.window = journal.with_suffix(".window") if journal is not None else None
+        self.on_lock = on_lock  # settles what dead runs left (once the lock is ours)
         self.paths: set[str] = set()
         self.outputs: set[str] = set()  # written by tools (may be ignored by .gitignore)
         self._lock = None
@@ -112,6 +138,8 @@ class RunChanges:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(str(self.lock_path))
         with self._lock:
+            if self.on_lock is not None and self._lock.lock_counter == 1:
+                self.on_lock()
             yield
 
     @contextmanager
@@ -120,12 +148,17 @@ class RunChanges:
         is this run's."""
         with self.effects():
             before = snapshot(self.workspace_dir)
+            if self.window is not None:
+                with contextlib.suppress(OSError):  # only a kill inside the call would miss it
+                    save_window(self.window, self.workspace_dir, before)
             try:
                 yield
             finally:
                 after = snapshot(self.workspace_dir)
                 self.add(*(self.workspace_dir / p for p in sorted(changed(before, after))),
                          output=True)
+                if self.window is not None:
+                    self.window.unlink(missing_ok=True)
 
     def note(self, name: str, tool_input: object) -> None:
         """A call some other program ran (the Claude CLI's own Write and Edit): its path."""

@@ -62,6 +62,7 @@ class RunSession:
     changes: RunChanges | None = None
     # The most characters of one tool result sent to the model (0: all); set by the runner.
     model_output_chars: int = 0
+    kept_output_chars: int = 1_000_000  # [limits] tool_output_kept_chars
 
     def __init__(
         self,
@@ -442,12 +443,14 @@ class RunSession:
         """What the model is sent: the output cut at `model_output_chars` ([limits]
         tool_output_chars); the trace keeps it whole (its sidecar folder)."""
         limit = self.model_output_chars
-        if not limit or len(result.output) <= limit:
+        text = result.output
+        if not limit or len(text) <= limit:
             return result
-        note = (f"\n[... output cut at {limit:,} of {len(result.output):,} characters; the "
-                "whole output is in the run's trace]")
-        return ToolResult(result.output[:limit] + note, result.is_error, result.exit_code,
-                          result.duration_s)
+        half = limit // 2  # the start and the end: where a long output says what failed
+        note = (f"\n[... output cut at {limit:,} of {len(text):,} characters: the first and "
+                f"the last {half:,} are sent; the whole output is in the run's trace ...]\n")
+        return ToolResult(text[:half] + note + text[len(text) - (limit - half):],
+                          result.is_error, result.exit_code, result.duration_s)
 
     def run_tool(self, tool: str, tool_input: dict, agent_name: str | None = None) -> ToolResult:
         """Run a built-in or a tool spec, ungated: callers gate first (see `execute`).
@@ -479,7 +482,8 @@ class RunSession:
         try:
             if spec is not None:
                 result = tool_exec.run_tool_spec(spec, tool_input, cwd=self.workspace_dir,
-                                                 sandbox=self.sandbox_for(agent_name))
+                                                 sandbox=self.sandbox_for(agent_name),
+                                                 max_output_chars=self.kept_output_chars)
             elif name in MEMORY_TOOLS and self.memory is not None:
                 result = self.memory.run(name, tool_input)
             elif name == SKILL_TOOL:
@@ -492,6 +496,7 @@ class RunSession:
                 result = builtin_tools.run_builtin(
                     name, tool_input, policy=self.policy, timeout_s=self.bash_timeout_s,
                     sandbox=self.sandbox_for(agent_name),
+                    max_output_chars=self.kept_output_chars,
                 )
             else:
                 result = ToolResult(f"unknown tool {name!r}", is_error=True)

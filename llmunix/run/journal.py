@@ -4,7 +4,9 @@ exclusive lock on its journal file from before the file has its name until it is
 "the lock can be taken" means "its process is gone", whatever happened to the pid since.
 A run removes its journal once its commit is made; one that is still there after its process
 ended is a run that was killed or could not commit: the next command finds it, marks its trace
-`interrupted` if it was still `running`, and commits it."""
+`interrupted` if it was still `running`, and commits it. A run killed inside an opaque tool
+(Bash, a command tool) also leaves `<trace_id>.window`, the snapshot that tool started from:
+settled into `.paths` by the next run to take that project's effects lock, or by the recovery."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from llmunix.kernel.changes import window_changes
 
 RUNS_DIR = ".llmunix/runs"
 
@@ -107,3 +111,62 @@ def orphans(root: Path) -> list[Orphan]:
             listed = []
         found.append(Orphan(record, [p for p in listed if p], path, fd))
     return found
+
+
+def _window_paths(root: Path, found: tuple[Path, set[str]] | None) -> list[str]:
+    """Root-relative paths an opaque tool of a dead run changed, from its saved window."""
+    if found is None:
+        return []
+    folder, changed = found
+    out = []
+    for rel in sorted(changed):
+        path = os.path.relpath(os.path.join(folder, rel), root)
+        if not path.startswith(".."):
+            out.append(Path(path).as_posix())
+    return out
+
+
+def settle_window(root: Path, window: Path, paths_file: Path, found=None) -> list[str]:
+    """Add what a dead run's interrupted opaque tool changed to that run's journal; call with
+    the project's effects lock held. Returns the paths added."""
+    if found is None and window.exists():
+        found = window_changes(window)
+    paths = _window_paths(root, found)
+    if paths:
+        with open(paths_file, "a", encoding="utf-8") as fh:
+            fh.write("".join(p + "\n" for p in paths))
+    window.unlink(missing_ok=True)
+    return paths
+
+
+def settle_windows(root: Path, workspace_dir: Path) -> None:
+    """With the effects lock of the project at `workspace_dir` just taken: settle the windows
+    that dead runs left on it, before anything else can write there. One listing when none."""
+    folder = root / RUNS_DIR
+    try:
+        names = [n for n in os.listdir(folder) if n.endswith(".window")]
+    except OSError:
+        return
+    for name in names:
+        window = folder / name
+        journal = window.with_suffix(".json")
+        try:
+            fd = os.open(journal, os.O_RDONLY)
+        except FileNotFoundError:
+            window.unlink(missing_ok=True)  # its run ended; nothing to settle
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # alive, or being recovered by a command that settles it itself
+            continue
+        try:
+            found = window_changes(window)
+            if found is not None and Path(os.path.realpath(found[0])) != \
+                    Path(os.path.realpath(workspace_dir)):
+                continue  # another project's: settled under that project's lock
+            settle_window(root, window, window.with_suffix(".paths"), found)
+        finally:
+            os.close(fd)

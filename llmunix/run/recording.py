@@ -15,7 +15,7 @@ from pathlib import Path
 
 from llmunix.errors import LlmunixError
 from llmunix.kernel.changes import RunChanges
-from llmunix.run.journal import Journal, open_journal, orphans
+from llmunix.run.journal import Journal, open_journal, orphans, settle_window, settle_windows
 from llmunix.workspace.layout import Workspace
 
 LOCKS_DIR = ".llmunix/locks"
@@ -58,7 +58,8 @@ class RunRecord:
         journal = open_journal(ws.root, trace_id, {
             "trace": _rel(ws, trace_path), "project": project.name})
         lock = ws.root / LOCKS_DIR / f"effects-{project.name}.lock"
-        changes = RunChanges(ws.root, project.workspace_dir, lock, journal.paths_path)
+        changes = RunChanges(ws.root, project.workspace_dir, lock, journal.paths_path,
+                             on_lock=lambda: settle_windows(ws.root, project.workspace_dir))
         return cls(ws, trace_path, journal, changes)
 
     def commit(self, message: str, *, redact=None, left_out: list[str] | None = None
@@ -140,9 +141,25 @@ def _recover_one(ws: Workspace, orphan) -> str:
         input_tokens=int(meta.get("input_tokens", 0) or 0),
         output_tokens=int(meta.get("output_tokens", 0) or 0),
         duration_s=float(meta.get("duration_s", 0) or 0))
-    files = trace_files(ws, trace) + orphan.paths
-    outputs = [p for p in orphan.paths if p not in files[:1]]
+    paths = list(dict.fromkeys(orphan.paths + _settle_own_window(ws, orphan)))
+    files = trace_files(ws, trace) + paths
+    outputs = [p for p in paths if p not in files[:1]]
     sha = gitmem.commit_files(ws.root, message, files, outputs=outputs, allow_empty=False,
                               lock_wait_s=ws.config.memory.git_lock_wait_s)
     return f"run {trace_id} ({meta.get('status')}) committed by this command: {sha[:10]}" \
         if sha else ""
+
+
+def _settle_own_window(ws: Workspace, orphan) -> list[str]:
+    """What the opaque tool the run was killed in had changed (under its project's effects
+    lock, so no other run's tool is writing there)."""
+    window = orphan.json_path.with_suffix(".window")
+    if not window.exists():
+        return []
+    from filelock import FileLock
+
+    project = str(orphan.record.get("project", ""))
+    lock = ws.root / LOCKS_DIR / f"effects-{project}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock), timeout=ws.config.memory.git_lock_wait_s):
+        return settle_window(ws.root, window, orphan.json_path.with_suffix(".paths"))

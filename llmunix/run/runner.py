@@ -301,6 +301,7 @@ def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) 
     )
     session.changes = record.changes if record else None
     session.model_output_chars = ws.config.limits.tool_output_chars
+    session.kept_output_chars = ws.config.limits.tool_output_kept_chars
     emit(RunStarted(trace_id, goal_shown, project.name, agent.name, runtime.name,
                     runtime.model, request.mode, str(trace_path), str(project.workspace_dir),
                     sorted(session.allowed_tools(agent) or

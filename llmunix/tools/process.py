@@ -1,6 +1,10 @@
 """The one door for child processes an agent causes: every one starts confined by a Sandbox,
 its output is bounded, and it dies with everything it started when the call returns, times out
-or is interrupted (`kill_all` ends every live one at once, e.g. on Ctrl-C)."""
+or is interrupted (`kill_all` ends every live one at once, e.g. on Ctrl-C).
+
+Output is read as it comes and only its first and last `max_chars / 2` bytes are kept, with a
+count of the rest: memory stays flat whatever a program prints, and the end of a long output
+(where a build or a test run says what failed) is not lost."""
 
 from __future__ import annotations
 
@@ -39,6 +43,42 @@ class ProcessResult:
     timed_out: bool
     duration_s: float
     truncated: bool = False
+    total_bytes: int = 0  # everything it printed, kept or not
+
+
+class _Bounded:
+    """The first and the last `half` bytes of a stream, and how many bytes it had."""
+
+    def __init__(self, half: int) -> None:
+        self.half = half
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > self.half:
+                del self.tail[: len(self.tail) - self.half]
+
+    @property
+    def omitted(self) -> int:
+        return self.total - len(self.head) - len(self.tail)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def text(self) -> str:
+        if not self.omitted:  # one piece: decoded together so no character is split
+            return (self.head + self.tail).decode("utf-8", "replace")
+        return (f"{self.head.decode('utf-8', 'replace')}\n[... {self.omitted:,} of "
+                f"{self.total:,} bytes of output left out here: the first and the last "
+                f"{self.half:,} are kept ...]\n{self.tail.decode('utf-8', 'replace')}")
 
 
 def _spawn(argv: Sequence[str], sandbox: Sandbox, *, cwd, env, read_only, stdin, stdout,
@@ -73,9 +113,8 @@ def run_process(
                   stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
                   stdout=subprocess.PIPE,
                   stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE)
-    limit = max_chars * 4 + 4  # bytes: enough for max_chars characters of UTF-8
-    out, err = bytearray(), bytearray()
-    total = 0
+    half = max(max_chars // 2, 1)
+    out, err = _Bounded(half), _Bounded(half)
     timed_out = False
     try:
         streams = {proc.stdout.fileno(): out}
@@ -94,7 +133,7 @@ def run_process(
                     proc.stdin.close()
 
             def pump(wait: float) -> None:
-                nonlocal pending, total
+                nonlocal pending
                 for key, _ in sel.select(wait):
                     fd = key.fd
                     if fd in streams:
@@ -103,10 +142,7 @@ def run_process(
                             sel.unregister(fd)
                             del streams[fd]
                             continue
-                        total += len(chunk)
-                        buf = streams[fd]
-                        if len(out) + len(err) < limit:
-                            buf.extend(chunk[: limit - len(out) - len(err)])
+                        streams[fd].add(chunk)
                     else:
                         try:
                             sent = os.write(fd, pending[:65536])
@@ -146,15 +182,14 @@ def run_process(
         with _live_lock:
             _live.discard(proc)
     if sandbox.confined and proc.returncode == 1:
-        _raise_start_failure(argv, bytes(err or out))
-    text = out.decode("utf-8", "replace")
+        _raise_start_failure(argv, bytes((err or out).head))
+    text = out.text()
     if err:
         sep = "" if not text or text.endswith("\n") else "\n"
-        text = f"{text}{sep}{err.decode('utf-8', 'replace')}"
-    truncated = total > limit or len(text) > max_chars
-    text = text[:max_chars]
+        text = f"{text}{sep}{err.text()}"
     return ProcessResult(text, None if timed_out else proc.returncode, timed_out,
-                         time.perf_counter() - started, truncated)
+                         time.perf_counter() - started, bool(out.omitted or err.omitted),
+                         out.total + err.total)
 
 
 def start_process(argv: Sequence[str], *, sandbox: Sandbox, cwd=None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from llmunix.errors import ToolError
 from llmunix.specs.models import ToolSpec
-from llmunix.tools.process import run_process
+from llmunix.tools.process import MAX_OUTPUT_CHARS, run_process
 from llmunix.tools.result import ToolResult
 from llmunix.tools.sandbox import Sandbox
 
@@ -113,7 +113,8 @@ def build_argv(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
 
 
 def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, sandbox: Sandbox,
-                  cwd: Path | None = None, timeout_s: float | None = None) -> ToolResult:
+                  cwd: Path | None = None, timeout_s: float | None = None,
+                  max_output_chars: int = MAX_OUTPUT_CHARS) -> ToolResult:
     """Run a command or python tool in `sandbox`. Bad arguments raise ToolError, a sandbox that
     cannot start SandboxUnavailable; a failing tool is a result."""
     if spec.kind == "prompt":
@@ -127,7 +128,8 @@ def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, sandbox: Sandbox,
     try:
         if spec.kind == "command":
             proc = run_process(build_argv(spec, args), sandbox=sandbox, cwd=cwd,
-                               timeout_s=timeout, env=env, read_only=[spec.path.parent])
+                               timeout_s=timeout, env=env, read_only=[spec.path.parent],
+                               max_chars=max_output_chars)
         else:
             request = {
                 "source": spec.python_source,
@@ -138,15 +140,13 @@ def run_tool_spec(spec: ToolSpec, args: dict[str, Any], *, sandbox: Sandbox,
             }
             proc = run_process([sys.executable, "-c", _PYTHON_RUNNER], sandbox=sandbox, cwd=cwd,
                                timeout_s=timeout, env=env, stdin_text=json.dumps(request),
-                               read_only=[spec.path.parent])
+                               read_only=[spec.path.parent], max_chars=max_output_chars)
     except FileNotFoundError as exc:
         raise ToolError(f"tool '{spec.name}': program not found: {exc.filename}",
                         path=spec.path, hint="install it or fix 'command:'") from exc
     except OSError as exc:
         raise ToolError(f"tool '{spec.name}' could not start: {exc}", path=spec.path) from exc
-    output = proc.output
-    if proc.truncated:
-        output += f"\n[output cut at {len(proc.output):,} characters]"
+    output = proc.output  # past max_output_chars: its first and last half, marked between
     if proc.timed_out:
         return ToolResult(
             f"{output}\n[tool '{spec.name}' timed out after {timeout:g} s and was killed]"

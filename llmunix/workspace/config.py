@@ -57,6 +57,8 @@ class LimitsConfig(_Section):
     budget_usd: float = Field(2.0, ge=0)
     timeout_s: float = Field(1800, gt=0)
     tool_output_chars: int = Field(30_000, ge=0)  # of one tool result, sent to the model
+    # of one Bash, command or python tool output, kept in the trace (its first and last half)
+    tool_output_kept_chars: int = Field(1_000_000, ge=1_000, le=100_000_000)
 
 
 class PolicyConfig(_Section):

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from llmunix.errors import SandboxUnavailable
 from llmunix.policy.gate import Policy
-from llmunix.tools.builtin.common import MAX_OUTPUT_CHARS, _ToolFailure
-from llmunix.tools.process import run_process
+from llmunix.tools.builtin.common import _ToolFailure
+from llmunix.tools.process import MAX_OUTPUT_CHARS, run_process
 from llmunix.tools.result import ToolResult
 from llmunix.tools.sandbox import Sandbox
 
 
-def _bash(args: dict, policy: Policy, sandbox: Sandbox | None = None) -> ToolResult:
+def _bash(args: dict, policy: Policy, sandbox: Sandbox | None = None,
+          max_chars: int = MAX_OUTPUT_CHARS) -> ToolResult:
+    """Output beyond `max_chars` keeps its first and last half (tools/process.py)."""
     timeout = args["timeout"] / 1000  # run_builtin has settled it
     if not policy.workspace.is_dir():
         raise _ToolFailure(f"the workspace {policy.workspace} does not exist")
@@ -19,12 +21,10 @@ def _bash(args: dict, policy: Policy, sandbox: Sandbox | None = None) -> ToolRes
         sandbox = Sandbox.create(policy.workspace, read_paths=policy.read_roots)
     try:
         proc = run_process(["bash", "-c", args["command"]], sandbox=sandbox, timeout_s=timeout,
-                           merge_stderr=True, max_chars=MAX_OUTPUT_CHARS)
+                           merge_stderr=True, max_chars=max_chars)
     except SandboxUnavailable as exc:
         raise _ToolFailure(f"Bash refused: {exc}") from None
     text = proc.output.rstrip("\n")
-    if proc.truncated:
-        text += f"\n... [output truncated: showing the first {MAX_OUTPUT_CHARS} characters]"
     returncode = proc.exit_code
     notes = []
     if proc.timed_out:

@@ -12,7 +12,7 @@ from pathlib import Path
 from llmunix.errors import PolicyDenied
 from llmunix.policy.gate import Policy, refuse_hard_link
 
-MAX_OUTPUT_CHARS = 30_000  # Bash, Glob and Grep output
+MAX_OUTPUT_CHARS = 30_000  # Glob and Grep output (Bash: tools/process.py)
 MAX_READ_CHARS = 100_000  # one Read call
 READ_DEFAULT_LIMIT = 2000  # lines
 MAX_LINE_CHARS = 2000  # longer lines are cut in Read output

@@ -18,6 +18,7 @@ from llmunix.tools.builtin.bash import _bash
 from llmunix.tools.builtin.common import MAX_BASH_TIMEOUT_S, _ToolFailure
 from llmunix.tools.builtin.files import _edit, _read, _write
 from llmunix.tools.builtin.search import _glob, _grep
+from llmunix.tools.process import MAX_OUTPUT_CHARS
 from llmunix.tools.result import ToolResult
 from llmunix.tools.sandbox import Sandbox
 
@@ -146,6 +147,7 @@ def run_builtin(
     timeout_s: float = 120,
     max_timeout_s: float = MAX_BASH_TIMEOUT_S,
     sandbox: Sandbox | None = None,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
 ) -> ToolResult:
     """Run built-in tool `name`. Paths go through `policy.resolve`, and the policy's own rules
     (workspace, deny list) are checked again here; the caller checks tool scoping and the agent's
@@ -153,7 +155,8 @@ def run_builtin(
 
     Bash's timeout is the model's `timeout` (ms) or else `timeout_s`, never above `max_timeout_s`
     (pass the run's remaining time there to keep a command within the run's time limit). Bash
-    runs in `sandbox` (default: bubblewrap over the policy's workspace and read roots)."""
+    runs in `sandbox` (default: bubblewrap over the policy's workspace and read roots); of its
+    output, the first and last half of `max_output_chars` are kept."""
     started = time.monotonic()
     try:
         if name not in _RUNNERS:
@@ -167,7 +170,8 @@ def run_builtin(
             seconds = args["timeout"] / 1000 if "timeout" in args else timeout_s
             args["timeout"] = max(min(seconds, max_timeout_s), 0.001) * 1000
         runner = _RUNNERS[name]
-        output = _bash(args, policy, sandbox) if name == "Bash" else runner(args, policy)
+        output = _bash(args, policy, sandbox, max_output_chars) if name == "Bash" else \
+            runner(args, policy)
     except _ToolFailure as exc:
         return ToolResult(str(exc), is_error=True, duration_s=time.monotonic() - started)
     except PolicyDenied as exc:
