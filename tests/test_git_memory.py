@@ -75,6 +75,30 @@ def test_log_lists_runs_from_the_history(ws):
     assert "follower" in text.stdout and "$0.0000" in text.stdout
 
 
+def test_log_shows_the_newest_runs_and_more_on_request(ws):
+    """A long history: `llmunix log` lists the newest 20 and says how to see the rest; a revert
+    newer than its run still marks it; `--all` and `-n` list what they ask for."""
+    def commit(message: str) -> str:
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message], cwd=ws.root,
+                       check=True)
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ws.root, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    shas = [commit(f"run t{i:02d}: goal {i}\n\nMode: learner\nStatus: success\n")
+            for i in range(25)]
+    revert = commit(f'Revert "run t22: goal 22"\n\nThis reverts commit {shas[22]}.\n')
+    result = run_cli("log", "--json", cwd=ws.root)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert [r["trace_id"] for r in runs] == [f"t{i:02d}" for i in range(24, 4, -1)]
+    assert runs[2]["reverted_by"] == revert and runs[1]["reverted_by"] is None
+    assert "20 most recent runs" in result.stderr and "--all" in result.stderr
+    assert len(log(ws, "--all")) == 25
+    few = run_cli("log", "-n", "3", cwd=ws.root)
+    assert few.returncode == 0 and few.stderr == ""
+    assert [line.split()[2] for line in few.stdout.splitlines()[1:]] == ["t24", "t23", "t22"]
+
+
 def test_log_outside_git_says_so(tmp_path):
     from tests.support import new_workspace
 

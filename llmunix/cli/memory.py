@@ -11,17 +11,27 @@ memory_app = group("Consolidate, search, diff and revert memory.")
 app.add_typer(memory_app, name="memory")
 
 
+LOG_DEFAULT = 20  # runs `llmunix log` lists unless told otherwise: the newest
+
+
 @app.command("log")
 def log_command(
     project: str | None = project_option("Only this project's runs."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N runs."),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", min=1, help=f"At most N runs (default {LOG_DEFAULT})."),
+    all_runs: bool = typer.Option(False, "--all", "-a", help="Every run in the history."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List runs from the git history: date, goal, mode, status, cost."""
+    """List runs from the git history, newest first: date, goal, mode, status, cost."""
     from llmunix.cli import memory_view as show
     from llmunix.memory import history
 
-    show.print_runs(history.runs(_workspace(), project, limit), json_out)
+    wanted = None if all_runs else limit or LOG_DEFAULT
+    # one more than shown tells whether there are more, without reading the whole history
+    runs = history.runs(_workspace(), project, None if wanted is None else wanted + 1)
+    show.print_runs(runs[:wanted], json_out)
+    if wanted is not None and len(runs) > wanted and limit is None:
+        show.print_more_runs(wanted)
 
 
 @memory_app.command("consolidate")

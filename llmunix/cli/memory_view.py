@@ -60,6 +60,13 @@ def print_runs(runs, as_json: bool) -> None:
     out.print(table)
 
 
+def print_more_runs(shown: int) -> None:
+    """On stderr, so piped and JSON output stay the runs alone."""
+    from llmunix.cli.ui import err
+
+    err.print(f"the {shown} most recent runs; older ones: `llmunix log --all` or `-n N`")
+
+
 def print_consolidation(report, as_json: bool) -> None:
     if as_json:
         print_json(report.to_dict())

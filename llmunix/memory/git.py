@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from llmunix.errors import GitError
 from llmunix.memory.gitlocks import clear_stale_locks
+from llmunix.memory.runlog import (  # noqa: F401 - the runs in the history, for callers
+    RunCommit,
+    find_run_commit,
+    run_commits,
+)
 
 FALLBACK_NAME = "llmunix"
 FALLBACK_EMAIL = "llmunix@localhost"
@@ -212,112 +215,6 @@ def _retry(command, *args, **kwargs):
 def _stderr(exc) -> str:
     return (getattr(exc, "stderr", "") or "").strip().removeprefix("stderr:").strip().strip("'") \
         or str(exc)
-
-
-# ---------------------------------------------------------------- history
-
-_RUN_SUBJECT = re.compile(r"^run (\S+): (.*)$")
-_REVERT_SUBJECT = re.compile(r'^Revert "run (\S+): ')
-_REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
-_TRAILER = re.compile(r"^([A-Za-z-]+): (.*)$", re.M)
-_TOKENS = re.compile(r"^(\d+) in, (\d+) out$")
-
-
-def _float(text: str | None) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class RunCommit:
-    """One run as git recorded it (`runner.commit_run`: subject and trailers)."""
-
-    sha: str
-    date: str  # author date, ISO 8601
-    trace_id: str
-    goal: str
-    runtime: str
-    mode: str
-    status: str
-    cost_usd: float | None
-    reverted_by: str | None = None
-    model: str = ""
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    duration_s: float | None = None
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
-def _history(repo, *args: str) -> list[tuple[str, str, str, str]]:
-    """(sha, date, subject, body) of matching commits, newest first."""
-    if not repo.head.is_valid():
-        return []
-    out = repo.git.log("--format=%H%x1f%aI%x1f%s%x1f%b%x1e", *args, env=_READ_ENV)
-    rows = []
-    for record in out.split("\x1e"):
-        parts = record.strip("\n").split("\x1f")
-        if len(parts) == 4:
-            rows.append((parts[0], parts[1], parts[2], parts[3]))
-    return rows
-
-
-def run_commits(root: Path, *, paths: list[str] | None = None,
-                limit: int | None = None) -> list[RunCommit]:
-    """Runs recorded in the history (newest first), optionally only those touching `paths`;
-    a run undone by `git revert` carries the reverting commit's sha."""
-    repo = open_repo(root)
-    try:
-        rows = _history(repo, "-E", r'--grep=^(run [^ ]+: |Revert "run )', "--",
-                        *(paths or []))
-    except _git().GitCommandError as exc:
-        raise GitError(f"git log failed: {_stderr(exc)}") from exc
-    reverted: dict[str, str] = {}
-    runs: list[RunCommit] = []
-    for sha, date, subject, body in rows:
-        if _REVERT_SUBJECT.match(subject):
-            hit = _REVERTS.search(body)
-            if hit:
-                reverted.setdefault(hit.group(1), sha)
-            continue
-        match = _RUN_SUBJECT.match(subject)
-        if not match:
-            continue
-        trailers = {k.lower(): v.strip() for k, v in _TRAILER.findall(body)}
-        try:
-            cost = float(trailers["cost-usd"]) if "cost-usd" in trailers else None
-        except ValueError:
-            cost = None
-        by = next((r for s, r in reverted.items() if sha.startswith(s)), None)
-        tokens = _TOKENS.match(trailers.get("tokens", ""))
-        runs.append(RunCommit(sha, date, match.group(1), match.group(2),
-                              trailers.get("runtime", ""), trailers.get("mode", ""),
-                              trailers.get("status", ""), cost, by,
-                              "" if trailers.get("model") == "-" else trailers.get("model", ""),
-                              int(tokens.group(1)) if tokens else None,
-                              int(tokens.group(2)) if tokens else None,
-                              _float(trailers.get("duration-s"))))
-        if limit is not None and len(runs) >= limit:
-            break
-    return runs
-
-
-def find_run_commit(root: Path, trace_id: str) -> RunCommit:
-    """The commit of the run `trace_id` (a unique prefix of it is enough)."""
-    runs = run_commits(root)
-    exact = [r for r in runs if r.trace_id == trace_id]
-    found = exact or [r for r in runs if r.trace_id.startswith(trace_id)]
-    if not found:
-        raise GitError(f"no run commit for trace {trace_id!r} in the git history",
-                       hint="see `llmunix log` for the runs git knows")
-    if len({r.trace_id for r in found}) > 1:
-        names = ", ".join(sorted({r.trace_id for r in found})[:5])
-        raise GitError(f"{trace_id!r} matches several runs: {names}",
-                       hint="give more of the trace id")
-    return found[0]
 
 
 def revert_commit(root: Path, sha: str, keep_current=lambda path: False) -> str:
