@@ -215,6 +215,54 @@ def test_consolidation_is_idempotent_and_takes_only_successful_learned_runs(ws):
     assert git.Repo(ws.root).head.commit.message.startswith("memory consolidate: 1 new, 0 up")
 
 
+def settled(path: Path) -> Path:
+    """A trace last written an hour ago (one changed within seconds is always read again)."""
+    when = time.time() - 3600
+    os.utime(path, (when, when))
+    return path
+
+
+def test_consolidation_reads_only_new_or_changed_traces_and_loses_nothing(ws):
+    failed = make_trace(ws, "broken goal", status="error")
+    make_trace(ws, "replayed goal", mode="follower")
+    make_trace(ws, "only talk", [AssistantText("system-agent", "nothing to do")])
+    make_trace(ws, "write notes")
+    age_memory(ws)
+    first = memory.consolidate(ws)
+    assert (first.considered, first.read, first.distilled, len(first.new)) == (4, 4, 1, 1)
+    settled(make_trace(ws, "count the words of notes.txt"))
+    second = memory.consolidate(ws)  # one new run: that trace alone is read, and taken
+    assert (second.considered, second.read, second.distilled, len(second.new)) == (5, 1, 1, 1)
+    assert memory.consolidate(ws).read == 0
+    # a turned-down trace edited into a success is read again and distilled
+    failed.write_text(failed.read_text().replace("status: error", "status: success"))
+    settled(failed)
+    third = memory.consolidate(ws)
+    assert (third.read, third.distilled, len(third.new)) == (1, 1, 1)
+    # a deleted trace is forgotten; nothing else is read
+    (ws.project("default").short_term_dir / next(
+        p for p in os.listdir(ws.project("default").short_term_dir)
+        if "replayed-goal" in p)).unlink()
+    fourth = memory.consolidate(ws)
+    assert (fourth.considered, fourth.read) == (4, 0)
+    seen = json.loads((ws.root / ".llmunix" / "consolidation-seen.json").read_text())
+    assert sorted(n.split("_", 1)[1] for n in seen["projects"]["default"]) == ["only-talk.md"]
+    # deleting what was learned is no reason to lose it: its runs are distilled again, once
+    learned = {p.name: p.read_text() for p in long_term(ws)}
+    for p in long_term(ws):
+        p.unlink()
+    again = memory.consolidate(ws)
+    assert (again.read, again.distilled) == (3, 3)
+    assert {p.name: frontmatter(p)["source_traces"] for p in long_term(ws)} == {
+        name: yaml.safe_load(text[4:text.index("\n---\n", 4)])["source_traces"]
+        for name, text in learned.items()}
+    full = run_cli("memory", "consolidate", "--full", cwd=ws.root)
+    assert full.returncode == 0, full.stderr
+    # every trace not yet learned is read again (here the one turned down)
+    assert "0 new, 0 updated (0 successful run(s) distilled from 4 short-term trace(s), 1 " \
+        "read)" in full.stdout
+
+
 def test_same_goal_bumps_the_record_and_new_steps_make_a_new_version(ws):
     steps = [call("Write", {"file_path": "a.txt", "content": "A"})]
     first = make_trace(ws, "Create a.txt holding A", steps)

@@ -44,6 +44,8 @@ def memory_consolidate(
     runtime: str | None = typer.Option(None, "--runtime", help="Runtime for --summarize."),
     model: str | None = typer.Option(None, "--model", help="Model for --summarize."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    full: bool = typer.Option(
+        False, "--full", help="Read every short-term trace again, not only new or changed ones."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Distil successful runs into long-term traces, promote patterns proven across projects,
@@ -61,7 +63,7 @@ def memory_consolidate(
             runtime_options={"base_url": base_url} if base_url else {},
             emit=view.make_view(json_lines=False, quiet=json_out),  # the model run, on stderr
         )
-    report = consolidate(_workspace(), project, summarizer=summarizer)
+    report = consolidate(_workspace(), project, summarizer=summarizer, full=full)
     show.print_consolidation(report, json_out)
 
 

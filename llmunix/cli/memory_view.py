@@ -72,7 +72,8 @@ def print_consolidation(report, as_json: bool) -> None:
         print_json(report.to_dict())
         return
     out.print(f"{report.message} ({report.distilled} successful run(s) distilled from "
-              f"{report.considered} short-term trace(s))", markup=False, soft_wrap=True)
+              f"{report.considered} short-term trace(s), {report.read} read)",
+              markup=False, soft_wrap=True)
     for rel in report.new:
         out.print(f"  new      {rel}", markup=False, soft_wrap=True)
     for rel in report.updated:

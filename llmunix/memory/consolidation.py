@@ -5,6 +5,12 @@
   long-term trace. A goal whose signature is already learned with the same steps bumps that
   trace's record; different steps make a new version (`_v<N+1>`). Trace ids already listed in
   some version's `source_traces` are skipped, so running it twice changes nothing.
+  Incremental: the short-term traces turned down for what they hold (failed, a replay, no tool
+  call, unreadable) are remembered with their size, mtime and inode in
+  .llmunix/consolidation-seen.json and not read again while those stay the same - one new run
+  costs one trace read, however many there are. A changed trace is read again, a deleted one
+  forgotten; distilled traces are known by `source_traces`, so deleting a long-term trace
+  distils its runs again. `full=True` (`--full`) reads every trace.
 - beta -> alpha: a goal signature learned (not demoted) in at least ALPHA_PROJECTS projects is
   appended once to system/memory_log.md, in the entry format that file describes.
 - delta: system/SmartLibrary.md is regenerated (agents, tools and learned traces).
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,10 +45,12 @@ from llmunix.specs.frontmatter import (
     read_frontmatter,
     split_frontmatter,
 )
-from llmunix.trace.markdown import Trace, find_traces
+from llmunix.trace.markdown import Trace, trace_entries
 from llmunix.workspace.layout import Project, Workspace
 
 STATE_FILE = "memory-state.json"
+SEEN_FILE = "consolidation-seen.json"
+RACY_NS = 2_000_000_000  # a trace changed this recently may change again within the same mtime
 NETWORK_TOOLS = {"WebFetch", "WebSearch"}
 
 
@@ -49,6 +58,7 @@ NETWORK_TOOLS = {"WebFetch", "WebSearch"}
 class ConsolidationReport:
     projects: list[str]
     considered: int = 0  # short-term traces looked at
+    read: int = 0  # of them, read: not learned, new or changed since last time (--full: all)
     distilled: int = 0  # successful runs taken into long-term memory
     new: list[str] = field(default_factory=list)  # long-term traces (and versions) written
     updated: list[str] = field(default_factory=list)  # long-term traces whose record grew
@@ -102,17 +112,20 @@ class Summarizer(Protocol):
 
 
 def consolidate(ws: Workspace, project: Project | str | None = None, *,
-                summarizer: Summarizer | None = None) -> ConsolidationReport:
+                summarizer: Summarizer | None = None, full: bool = False
+                ) -> ConsolidationReport:
     """Consolidate one project's memory (all projects when None). Deterministic; see the module
     docstring. With a `summarizer`, a model runtime must be available (checked first: nothing is
-    done when it is not)."""
+    done when it is not). `full`: read every short-term trace, not only new or changed ones."""
     projects = _projects(ws, project)
     if summarizer is not None:
         summarizer.check(ws, projects[0].name if projects else None)
     report = ConsolidationReport([p.name for p in projects])
     with memory_lock(ws.root):
+        seen = {} if full else _load_seen(ws)
         for proj in projects:
-            _distil(ws, proj, report, keep_texts=summarizer is not None)
+            seen[proj.name] = _distil(ws, proj, report, keep_texts=summarizer is not None,
+                                      seen=seen.get(proj.name) or {})
         promote(ws, report.promoted)
         _refresh_library(ws, report)
         for proj in projects:
@@ -120,6 +133,7 @@ def consolidate(ws: Workspace, project: Project | str | None = None, *,
         _reset_counters(ws, [p.name for p in projects])
         if ws.config.memory.commit and report.changed:
             report.commit = _commit(ws, report, projects)
+        _save_seen(ws, seen, [p.name for p in ws.projects()])
     if summarizer is not None:
         for proj in projects:
             if report.sources.get(proj.name):
@@ -160,7 +174,9 @@ class _Learned:
 
 
 def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
-            keep_texts: bool) -> None:
+            keep_texts: bool, seen: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Distil the project's new successful runs; returns the traces turned down for what they
+    hold (name -> [size, mtime_ns, inode]), to be skipped next time while unchanged."""
     files = lt.learned_files(project.long_term_dir)
     known: set[str] = set()
     latest: dict[str, lt.LearnedFile] = {}
@@ -174,26 +190,48 @@ def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
     to_write: dict[Path, _Learned] = {}
     new_paths: list[Path] = []
     updated_paths: set[Path] = set()
-    for path in find_traces(project.short_term_dir):
+    turned_down: dict[str, list[int]] = {}
+    now = time.time_ns()
+    for entry in trace_entries(project.short_term_dir):
         report.considered += 1
-        if path.stem in known:
+        if entry.name[:-3] in known:
             continue
+        try:
+            st = entry.stat()
+        except OSError:
+            continue
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        if seen.get(entry.name) == stamp:
+            turned_down[entry.name] = stamp
+            continue
+        report.read += 1
+        path = Path(entry.path)
+        settled = now - st.st_mtime_ns > RACY_NS
         try:
             meta = read_frontmatter(path)
         except TraceError:
+            if settled:
+                turned_down[path.name] = stamp
             continue
         trace_id = str(meta.get("trace_id") or path.stem)
-        if trace_id in known or meta.get("status") != "success" or \
-                meta.get("mode") in ("follower", "crystallized"):
+        if trace_id in known:
+            continue
+        if meta.get("status") != "success" or meta.get("mode") in ("follower", "crystallized"):
+            if settled and meta.get("status") != "running":  # a running one changes anyway
+                turned_down[path.name] = stamp
             continue
         try:
             trace, text = _read_short_term(path, meta)
             steps = lt.steps_from_trace(trace)
         except TraceError:
+            if settled:
+                turned_down[path.name] = stamp
             continue
         goal = str(meta.get("goal", ""))
         signature = goal_signature(goal)
         if not signature or not any(s.kind == "tool" for s in steps):
+            if settled:
+                turned_down[path.name] = stamp
             continue
         report.distilled += 1
         known.add(trace_id)
@@ -227,6 +265,7 @@ def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
         _write(ws, learned)
     report.new += [_rel(ws, p) for p in new_paths]
     report.updated += sorted(_rel(ws, p) for p in updated_paths if p not in new_paths)
+    return turned_down
 
 
 def _open_latest(found: lt.LearnedFile | None) -> _Learned | None:
@@ -316,15 +355,16 @@ def _prune(ws: Workspace, project: Project, report: ConsolidationReport) -> None
     from llmunix.memory import git as gitmem
     from llmunix.trace.markdown import _pid_alive
 
-    traces = find_traces(project.short_term_dir)
-    excess = len(traces) - ws.config.memory.keep_short_term
+    entries = trace_entries(project.short_term_dir)
+    excess = len(entries) - ws.config.memory.keep_short_term
     if excess <= 0:
         return
+    traces = [Path(e.path) for e in entries[:excess]]
     tracked = None
     if ws.config.memory.commit:  # keep what git does not hold yet: pruning must lose nothing
         tracked = gitmem.tracked_files(ws.root, _rel(ws, project.short_term_dir))
     tracked_dirs = {t.rsplit("/", 1)[0] for t in tracked or ()}
-    for path in traces[:excess]:
+    for path in traces:
         rel = _rel(ws, path)
         if tracked is not None and rel not in tracked:
             continue
@@ -340,26 +380,29 @@ def _prune(ws: Workspace, project: Project, report: ConsolidationReport) -> None
         if sidecar.is_dir():
             shutil.rmtree(sidecar, ignore_errors=True)
             if _rel(ws, sidecar) in tracked_dirs:
-                report.staged.append(_rel(ws, sidecar))
+                prefix = _rel(ws, sidecar) + "/"
+                report.staged += sorted(t for t in tracked or () if t.startswith(prefix))
         report.pruned.append(rel)
 
 
 def _commit(ws: Workspace, report: ConsolidationReport, projects: list[Project]) -> str | None:
     from llmunix.memory import git as gitmem
 
-    # only what consolidation changed: a concurrent run's trace in short_term/ is its own
-    paths = [_rel(ws, p.long_term_dir) for p in projects
-             if p.long_term_dir.is_dir() and any(p.long_term_dir.iterdir())]
-    paths += [p for p in (_rel(ws, ws.memory_log_path), _rel(ws, ws.smart_library_path))
-              if (ws.root / p).exists()]
-    paths += report.staged
+    # exactly what consolidation changed (a concurrent run's trace in short_term/ is its
+    # own), committed without refreshing the whole index: see gitcommit
+    paths = report.new + report.updated + report.staged
+    if report.promoted:
+        paths.append(_rel(ws, ws.memory_log_path))
+    if report.library_updated:
+        paths.append(_rel(ws, ws.smart_library_path))
     body = []
     if report.promoted:
         body.append(f"Promoted: {len(report.promoted)} pattern(s) to system/memory_log.md")
     if report.pruned:
         body.append(f"Pruned: {len(report.pruned)} short-term trace(s)")
     message = report.message + ("\n\n" + "\n".join(body) + "\n" if body else "")
-    return gitmem.commit_paths(ws.root, message, paths, create=True)
+    return gitmem.commit_files(ws.root, message, paths, allow_empty=False,
+                               lock_wait_s=ws.config.memory.git_lock_wait_s)
 
 
 # ---------------------------------------------------------------- every N runs
@@ -381,6 +424,29 @@ def _save_state(ws: Workspace, state: dict[str, Any]) -> None:
     path = _state_path(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(state, indent=2, sort_keys=True) + "\n", ws.root)
+
+
+def _load_seen(ws: Workspace) -> dict[str, dict[str, list[int]]]:
+    try:
+        data = json.loads((ws.root / STATE_DIR / SEEN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # no record (or a damaged one): every trace is read, as the first time
+    projects = data.get("projects") if isinstance(data, dict) else None
+    return {k: v for k, v in projects.items() if isinstance(v, dict)} \
+        if isinstance(projects, dict) else {}
+
+
+def _save_seen(ws: Workspace, seen: dict[str, dict[str, list[int]]], names: list[str]) -> None:
+    keep = {name: seen[name] for name in sorted(seen) if name in names}
+    text = json.dumps({"version": 1, "projects": keep}, separators=(",", ":")) + "\n"
+    path = ws.root / STATE_DIR / SEEN_FILE
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text, ws.root)
 
 
 def _reset_counters(ws: Workspace, projects: list[str]) -> None:

@@ -290,9 +290,19 @@ def parse_body(body: str) -> tuple[list[Step], str]:
 
 def find_traces(folder: Path) -> list[Path]:
     """Trace files in a memory folder, oldest first (names start with a UTC timestamp)."""
-    if not folder.is_dir():
+    return [folder / e.name for e in trace_entries(folder)]
+
+
+def trace_entries(folder: Path) -> list[os.DirEntry]:
+    """The same, as directory entries (name, path, cached stat): no Path per trace, which
+    shows once there are thousands."""
+    try:
+        with os.scandir(folder) as found:
+            entries = [e for e in found if e.name.endswith(".md")
+                       and not e.name.startswith(".") and not e.is_dir()]
+    except OSError:
         return []
-    return sorted(p for p in folder.glob("*.md") if not p.name.startswith("."))
+    return sorted(entries, key=lambda e: e.name)
 
 
 def new_trace_path(folder: Path, goal: str, started: datetime) -> tuple[str, Path]:
