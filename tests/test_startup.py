@@ -89,7 +89,8 @@ def test_a_learner_run_still_uses_the_event_loop(tmp_path, notes, openai_server)
         "--mode", "learner", "--runtime", "openai", "--model", hello_notes.MODEL,
         "--base-url", openai_server.url)
     assert done.returncode == 0, done.stderr
-    assert {"asyncio", "openai"} <= modules
+    assert {"asyncio", "httpx2"} <= modules
+    assert "openai" not in modules  # its own wire (runtimes/openai_http.py), not the package
 
 
 def test_version_imports_no_command_module(tmp_path):

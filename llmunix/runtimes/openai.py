@@ -90,15 +90,6 @@ def resolve_model(model: str | None, config: OpenAIConfig,
     return config.model or env.get("OPENAI_MODEL") or DEFAULT_MODEL
 
 
-def _openai():
-    try:
-        import openai
-    except ImportError as exc:  # pragma: no cover - a hard dependency
-        raise RuntimeUnavailable("the openai package is not installed",
-                                 hint="pip install openai") from exc
-    return openai
-
-
 class OpenAIRuntime(Runtime):
     name = "openai"
 
@@ -203,14 +194,10 @@ class OpenAIRuntime(Runtime):
     # ------------------------------------------------------------ the run
 
     async def run(self, session: RunSession) -> str:
-        openai = _openai()
-        # Over plain http (local servers) no certificate is ever checked: skip building the
-        # TLS context, which costs ~60 ms per run.
-        plain = self.base_url.startswith("http://")
-        http_client = openai.DefaultAsyncHttpxClient(verify=False) if plain else None
+        from llmunix.runtimes.openai_http import Client
+
         # Retries are llmunix's own (complete()), so they are bounded and shown.
-        async with openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key,
-                                      http_client=http_client, max_retries=0) as client:
+        async with Client(self.base_url, self.api_key) as client:
             self._client = client
             self.counter = TokenCounter(server_tokenizer(client, self.base_url, self._model))
             for note in self.notes:
@@ -233,8 +220,7 @@ class OpenAIRuntime(Runtime):
         """GET a server path: /v1/... under the base URL, others (/props) at its root."""
         base = self.base_url
         url = base + path[3:] if path.startswith("/v1/") else base.removesuffix("/v1") + path
-        return await self._client.get(url, cast_to=object, options={
-            "timeout": PREFLIGHT_TIMEOUT_S, "max_retries": 0})
+        return await self._client.get(url, timeout=PREFLIGHT_TIMEOUT_S)
 
     def new_call_id(self, proposed: str | None = None) -> str:
         """The model's call id when it has a fresh one, else one of ours: ids key the trace."""
@@ -305,28 +291,22 @@ class OpenAIRuntime(Runtime):
 
     async def _stream(self, body: dict, shape: RequestShape, model: str,
                       on_text: Callable[[str], None] | None) -> _Reply:
-        openai = _openai()
+        from llmunix.runtimes import openai_http as wire
+
         progress = _Reply()
         try:
-            # The client's generic post, not chat.completions.create: create() walks the whole
-            # history against its type hints on every call and builds a model per chunk, which
-            # costs more than the rest of a turn. Same request; chunks come as plain dicts.
-            stream = await self._client.post(
-                "/chat/completions", body=body, cast_to=object, stream=True,
-                stream_cls=openai.AsyncStream[object], options={"timeout": shape.timeout_s})
-            try:
+            async with self._client.stream("/chat/completions", body,
+                                           timeout=shape.timeout_s) as stream:
                 return await collect(stream, max_chars=MAX_REPLY_CHARS,
                                      max_pieces=shape.max_tokens, progress=progress,
                                      on_text=on_text)
-            finally:
-                await stream.close()
-        except openai.APIStatusError as exc:
+        except wire.StatusError as exc:
             raise self._status_error(exc, model) from None
-        except openai.APITimeoutError:
+        except wire.TimedOut:
             raise ServerError(f"the server at {self.base_url} did not answer in time",
                               hint="see the server's log; raise request_timeout_s if it is "
                                    "just slow") from None
-        except openai.APIConnectionError as exc:
+        except wire.Disconnected as exc:
             if progress.chunks:
                 raise ServerError(
                     f"the server at {self.base_url} broke off its reply after "
@@ -335,7 +315,7 @@ class OpenAIRuntime(Runtime):
             raise ServerError(f"lost the connection to the server at {self.base_url}: "
                               f"{exc.__cause__ or exc}",
                               hint="is the server still running? see its log") from None
-        except openai.APIError as exc:  # an error event in the stream
+        except wire.StreamError as exc:  # an error event in the stream
             raise ServerError(f"the server at {self.base_url} reported an error: "
                               f"{detail_of(exc.body, str(exc.message))}",
                               hint="see the server's log") from None
@@ -354,20 +334,23 @@ class OpenAIRuntime(Runtime):
         """The same request without streaming, after a stream that ended with no data at all:
         servers that fail inside a stream (llama-cpp-python does: context overflow, a tool
         choice it cannot stream) send nothing, and only a plain request returns their error."""
-        openai = _openai()
+        from llmunix.runtimes import openai_http as wire
+
         plain = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
         try:
-            # One retry: a server that failed inside a stream may have dropped the pooled
-            # connection the client would reuse.
-            answer = await self._client.post("/chat/completions", body=plain, cast_to=object,
-                                             options={"timeout": shape.timeout_s,
-                                                      "max_retries": 1})
-        except openai.APIStatusError as exc:
+            try:
+                answer = await self._client.post("/chat/completions", plain,
+                                                 timeout=shape.timeout_s)
+            except wire.Disconnected:  # a server that failed inside a stream may have
+                # dropped the pooled connection this request went out on: once more
+                answer = await self._client.post("/chat/completions", plain,
+                                                 timeout=shape.timeout_s)
+        except wire.StatusError as exc:
             error = self._status_error(exc, model)
             error.message = ("the server sent an empty stream; asked again without streaming, "
                              + error.message.replace(f"the server at {self.base_url} ", "it ", 1))
             raise error from None
-        except openai.APIError as exc:
+        except (wire.TimedOut, wire.Disconnected) as exc:
             raise ServerError(f"the server at {self.base_url} sent an empty stream, and no "
                               f"answer without streaming either: {exc}",
                               hint="see the server's log") from None
@@ -386,9 +369,9 @@ class OpenAIRuntime(Runtime):
         reply.output_tokens = (await self.counter.count_text(out)).tokens
 
     def _status_error(self, exc: Any, model: str) -> ServerError:
-        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        headers = exc.headers
         return http_error(
-            int(getattr(exc, "status_code", 0) or 0), getattr(exc, "body", None),
+            exc.status, exc.body,
             base_url=self.base_url, model=model, api_key_env=self.config.api_key_env,
             retry_after=parse_retry_after(headers.get("retry-after")),
             fallback=str(getattr(exc, "message", "") or exc),

@@ -86,8 +86,7 @@ def server_tokenizer(client: Any, base_url: str, model: str
         for i in order:
             path, body, read = _ENDPOINTS[i]
             try:
-                answer = await client.post(root + path, body=body(text, model), cast_to=object,
-                                           options={"max_retries": 0, "timeout": 10.0})
+                answer = await client.post(root + path, body(text, model), timeout=10.0)
             except Exception:  # noqa: BLE001 - no such endpoint, or a server that failed it
                 continue
             count = read(answer) if isinstance(answer, dict) else None

@@ -1,0 +1,154 @@
+"""The wire of the openai runtime: JSON requests and server-sent-event streams to an
+OpenAI-compatible server, over one pooled httpx2 connection.
+
+Four calls are all the runtime needs (a streamed and a plain chat completion, a GET, a tokenize
+POST), so it speaks them itself rather than through the `openai` package, whose import alone
+(its generated type modules) costs about 0.75 s of CPU: more than a whole 10-turn run against a
+local server. Chunks come as plain dicts; failures as the four errors below, which the runtime
+turns into one-line ServerErrors (runtimes/openai_errors.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+
+from llmunix import __version__
+
+MAX_ERROR_BODY = 64 * 1024  # of an error answer: enough for any message, never a flood
+
+
+class StatusError(Exception):
+    """The server answered with an HTTP error status."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str], text: str) -> None:
+        super().__init__(f"HTTP {status}: {text[:500]}")
+        self.status = status
+        self.body = body  # parsed JSON when it is JSON, else the text
+        self.headers = headers
+        self.message = f"Error code: {status} - {text[:500]}"
+
+
+class TimedOut(Exception):
+    """No answer (or no next piece of one) within the request's timeout."""
+
+
+class Disconnected(Exception):
+    """No connection, or it broke; `__cause__` says how."""
+
+
+class StreamError(Exception):
+    """An error event inside a stream that had started well."""
+
+    def __init__(self, body: Any) -> None:
+        message = body.get("message") if isinstance(body, dict) else None
+        super().__init__(str(message or body))
+        self.body = body
+        self.message = str(message or body)
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Client:
+    """Requests to one server: `base_url` for relative paths, absolute URLs as they are."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        # Over plain http (local servers) no certificate is ever checked: no TLS context is
+        # built, which costs ~60 ms per run.
+        verify = not self.base_url.startswith("http://")
+        self._http = httpx2.AsyncClient(
+            verify=verify, follow_redirects=True,
+            headers={"Authorization": f"Bearer {api_key}",
+                     "User-Agent": f"llmunix/{__version__}"})
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _url(self, path: str) -> str:
+        return path if "://" in path else self.base_url + path
+
+    async def post(self, path: str, body: dict, *, timeout: float) -> Any:
+        """POST JSON, the answer's JSON (or text)."""
+        return await self._request("POST", path, body, timeout)
+
+    async def get(self, path: str, *, timeout: float) -> Any:
+        return await self._request("GET", path, None, timeout)
+
+    async def _request(self, method: str, path: str, body: dict | None, timeout: float) -> Any:
+        try:
+            async with self._http.stream(method, self._url(path), json=body,
+                                         timeout=timeout) as response:
+                await _raise_for_status(response)
+                return _parse((await response.aread()).decode("utf-8", "replace"))
+        except httpx2.TimeoutException as exc:
+            raise TimedOut(str(exc)) from exc
+        except httpx2.TransportError as exc:
+            raise Disconnected(str(exc) or type(exc).__name__) from exc
+
+    @asynccontextmanager
+    async def stream(self, path: str, body: dict, *, timeout: float
+                     ) -> AsyncIterator[AsyncIterator[Any]]:
+        """POST JSON and read the answer as server-sent events: the data of each event,
+        parsed, until `[DONE]` or the end. An event carrying `error` raises StreamError."""
+        try:
+            async with self._http.stream("POST", self._url(path), json=body, timeout=timeout,
+                                         headers={"Accept": "text/event-stream"}) as response:
+                await _raise_for_status(response)
+                yield _events(response)
+        except httpx2.TimeoutException as exc:
+            raise TimedOut(str(exc)) from exc
+        except httpx2.TransportError as exc:
+            raise Disconnected(str(exc) or type(exc).__name__) from exc
+
+
+async def _raise_for_status(response: httpx2.Response) -> None:
+    if response.status_code < 400:
+        return
+    raw = bytearray()
+    async for piece in response.aiter_bytes():
+        raw += piece
+        if len(raw) >= MAX_ERROR_BODY:
+            break
+    text = bytes(raw[:MAX_ERROR_BODY]).decode("utf-8", "replace")
+    headers = {k.lower(): v for k, v in response.headers.items()}
+    raise StatusError(response.status_code, _parse(text), headers, text)
+
+
+async def _events(response: httpx2.Response) -> AsyncIterator[Any]:
+    """The SSE framing (data lines joined, a blank line ends an event, `:` comments)."""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line:
+            if line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            continue  # event:, id:, retry: and comments carry nothing the runtime uses
+        if not data:
+            continue
+        payload = "\n".join(data)
+        data = []
+        if payload.startswith("[DONE]"):
+            return
+        chunk = json.loads(payload)  # not JSON: the runtime reports an unreadable reply
+        if isinstance(chunk, dict) and chunk.get("error") is not None:
+            raise StreamError(chunk["error"])
+        yield chunk
+    if data and not data[0].startswith("[DONE]"):  # a last event without its blank line
+        chunk = json.loads("\n".join(data))
+        if isinstance(chunk, dict) and chunk.get("error") is not None:
+            raise StreamError(chunk["error"])
+        yield chunk
