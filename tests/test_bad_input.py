@@ -131,7 +131,7 @@ def test_a_bad_file_stops_no_other_command(corpus_ws):
 def test_the_spec_cache_stays_small(corpus_ws):
     root, _files = corpus_ws
     cli("boot", cwd=root)
-    cache = root / ".llmunix" / "spec-cache.pickle"
+    cache = root / ".llmunix" / "spec-cache.marshal"
     assert cache.is_file() and cache.stat().st_size < 2_000_000
 
 

@@ -110,12 +110,12 @@ def test_boot_cache_sees_every_edit(tmp_path):
     ws = new_workspace(tmp_path / "ws")
     path = write_spec(ws.user_agents_dir, "w.md", agent_text("w", body="Version A."))
     assert boot(ws).registry.agents["w"].prompt == "Version A."
-    assert (ws.root / ".llmunix" / "spec-cache.pickle").is_file()
+    assert (ws.root / ".llmunix" / "spec-cache.marshal").is_file()
     path.write_text(agent_text("w", body="Version B."))  # same size, new content
     assert boot(ws).registry.agents["w"].prompt == "Version B."
     path.write_text("---\nname: w\n")  # broken: reported from the cache path too
     assert not boot(ws).ok
     path.unlink()
     assert "w" not in boot(ws).registry.agents
-    (ws.root / ".llmunix" / "spec-cache.pickle").write_bytes(b"not a pickle")
+    (ws.root / ".llmunix" / "spec-cache.marshal").write_bytes(b"not a pickle")
     assert boot(ws).ok  # a damaged cache is rebuilt, never trusted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -52,15 +53,19 @@ def boot(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Read and validate every agent and tool spec; show the system; refresh SmartLibrary.md."""
+    import gc
+
     from llmunix.cli import report
-    from llmunix.memory import library
     from llmunix.specs import registry
 
+    # A short command that builds an object or two per spec and keeps them all to the end:
+    # the garbage collector would only walk them again and again (a fifth of a boot at 20,000).
+    gc.disable()
     ws = _workspace()
     ws.config  # noqa: B018 - boot also validates llmunix.toml
     _check_policy_config(ws)
     booted = registry.boot(ws)
-    library.write_smart_library(booted)
+    _refresh_library(ws, booted)
     if json_out:
         report.print_json(report.boot_to_dict(booted))
     else:
@@ -69,6 +74,61 @@ def boot(
         ui.print_boot(booted)
     if not booted.ok:
         raise typer.Exit(1)
+
+
+LIBRARY_STAMP = ".llmunix/library-stamp"
+
+
+def _refresh_library(ws, booted) -> None:
+    """Write SmartLibrary.md when what it shows may have changed: not when every spec file, every
+    learned trace and the library itself are as the last boot left them (rendering it is
+    O(every spec) for nothing, most boots)."""
+    from llmunix.memory import library
+
+    memo = ws.root / LIBRARY_STAMP
+    inputs = _library_inputs(ws, booted)
+    try:
+        if inputs and memo.read_text(encoding="utf-8") == \
+                f"{inputs} {_stamp(ws.smart_library_path)}\n":
+            return
+    except OSError:
+        pass
+    library.write_smart_library(booted)
+    if inputs:
+        import contextlib
+
+        with contextlib.suppress(OSError):  # a read-only workspace: render it every boot
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+            tmp.write_text(f"{inputs} {_stamp(ws.smart_library_path)}\n", encoding="utf-8")
+            os.replace(tmp, memo)
+
+
+def _library_inputs(ws, booted) -> str:
+    """A digest of what SmartLibrary.md is made of: the spec files (boot's fingerprint) and
+    each project's long-term folder, file by file with their stamps."""
+    import marshal
+    import zlib
+
+    if not booted.fingerprint:
+        return ""
+    learned = []
+    for project in ws.projects():
+        folder = str(project.long_term_dir)
+        try:
+            with os.scandir(folder) as entries:
+                learned += sorted((folder, e.name, _stamp(e.path)) for e in entries)
+        except OSError:
+            learned.append((folder, None))
+    return f"{booted.fingerprint}-{zlib.crc32(marshal.dumps(learned)):08x}"
+
+
+def _stamp(path) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "none"
+    return f"{st.st_size}.{st.st_ino}.{st.st_mtime_ns}.{st.st_ctime_ns}"
 
 
 def _check_policy_config(ws) -> None:

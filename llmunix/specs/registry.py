@@ -116,8 +116,15 @@ def _check_tool_references(
     agents: dict[str, AgentSpec], tools: dict[str, ToolSpec], diagnostics: list[Diagnostic]
 ) -> dict[str, AgentSpec]:
     usable: dict[str, AgentSpec] = {}
+    known: dict[str, bool] = {}  # tool name -> defined (thousands of agents share a few names)
     for name, agent in agents.items():
-        missing = [t for t in agent.tools or () if not is_builtin_tool(t) and t not in tools]
+        missing = []
+        for t in agent.tools or ():
+            ok = known.get(t)
+            if ok is None:
+                ok = known[t] = is_builtin_tool(t) or t in tools
+            if not ok:
+                missing.append(t)
         if missing:
             diagnostics.append(
                 Diagnostic(
@@ -156,11 +163,12 @@ def _kind_layers(dirs: Iterable[ScopeDir], files: Callable[[ScopeDir], Iterable[
 def load_registry(ws: Workspace, project: Project | None = None) -> Registry:
     """The effective registry for `project` (system and user scopes only when None), with
     unchanged files from the spec cache."""
-    from llmunix.specs.cache import SpecCache
+    from llmunix.specs.cache import SpecCache, collector_paused
 
-    cache = SpecCache(ws.root)
-    registry = build_registry(ws, project, cache.files)
-    cache.save()
+    with collector_paused():
+        cache = SpecCache(ws.root)
+        registry = build_registry(ws, project, cache.files)
+        cache.save()
     return registry
 
 
@@ -192,6 +200,8 @@ def _load_mcp(registry: Registry, servers: tuple | None = None) -> None:
     registry.mcp_servers, problems = servers[0], list(servers[1])
     registry.diagnostics.extend(problems)
     for agent in registry.agents.values():
+        if agent.mcp_servers is None and not any(t.startswith("mcp__") for t in agent.tools or ()):
+            continue  # most agents: no server named, none to check
         names, inline = agent.mcp_servers or ((), ())
         own = {s.name for s in inline}
         listed = [t.split("__")[1] for t in agent.tools or () if t.startswith("mcp__")
@@ -212,6 +222,7 @@ class BootReport:
 
     registry: Registry
     projects: dict[str, Registry]
+    fingerprint: str = ""  # of every spec file read and its stamp (SpecCache.fingerprint)
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -229,6 +240,13 @@ class BootReport:
 def boot(ws: Workspace) -> BootReport:
     """Load the base scopes once, then layer each project's specs over them. Unchanged files
     come from the spec cache."""
+    from llmunix.specs.cache import collector_paused
+
+    with collector_paused():
+        return _boot(ws)
+
+
+def _boot(ws: Workspace) -> BootReport:
     from llmunix.specs.cache import SpecCache
 
     cache = SpecCache(ws.root)
@@ -240,11 +258,21 @@ def boot(ws: Workspace) -> BootReport:
     base.commands = _layer(layers["command"], "command", base.overrides)
     base_agents = _layer(agent_layers, "agent", base.overrides)
     base.tools = _layer(tool_layers, "tool", base.overrides)
-    base.agents = _check_tool_references(base_agents, base.tools, base.diagnostics)
+    base_refs: list[Diagnostic] = []  # what the reference check found, for projects too
+    base.agents = _check_tool_references(base_agents, base.tools, base_refs)
+    base.diagnostics += base_refs
     projects: dict[str, Registry] = {}
     for proj in ws.projects():
         reg = Registry(ws, proj)
         p_layers = _kind_layers(project_scope_dirs(proj), load, reg.diagnostics)
+        if not any(any(layer) for layer in p_layers.values()):
+            # No specs of its own: the base's, layered and checked already (at 20,000 agents
+            # doing it again is a tenth of a boot).
+            reg.tools, reg.skills, reg.commands = base.tools, base.skills, base.commands
+            reg.agents = base.agents
+            reg.diagnostics += base_refs
+            projects[proj.name] = reg
+            continue
         [p_agents], p_tools = p_layers["agent"], p_layers["tool"]
         reg.tools = _layer([base.tools, *p_tools], "tool", reg.overrides)
         reg.skills = _layer([base.skills, *p_layers["skill"]], "skill", reg.overrides)
@@ -257,4 +285,4 @@ def boot(ws: Workspace) -> BootReport:
     for reg in (base, *projects.values()):
         _load_mcp(reg, servers)
     cache.save()
-    return BootReport(base, projects)
+    return BootReport(base, projects, cache.fingerprint())

@@ -120,13 +120,22 @@ def spec_files(folder: Path, *, recursive: bool = False) -> list[Path]:
         return []
     except OSError as exc:
         fail(exc)
-    if not recursive:
-        return sorted(folder / n for n in names if is_spec_file_name(n))
+    if not recursive:  # one folder: the order of the names is the order of the paths
+        return [child_path(folder, n) for n in sorted(n for n in names if is_spec_file_name(n))]
     found = []
     for dirpath, dirs, files in os.walk(folder, onerror=fail):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(dirpath) / n for n in files if is_spec_file_name(n)]
-    return sorted(found)
+        parent = Path(dirpath)
+        found += [(parent.parts, n, parent) for n in files if is_spec_file_name(n)]
+    found.sort(key=lambda f: (*f[0], f[1]))  # pathlib's order: part by part
+    return [child_path(parent, n) for _parts, n, parent in found]
+
+
+def child_path(folder: Path, name: str) -> Path:
+    """`folder / name` for a plain file name from a listing of `folder`, without parsing it
+    again (pathlib's own shortcut for listings where it has one; boot makes thousands)."""
+    make = getattr(folder, "_make_child_relpath", None)
+    return make(name) if make is not None else folder / name
 
 
 def _hidden(path: Path, scope_dir: ScopeDir) -> bool:
