@@ -54,6 +54,7 @@ def _model_out(model: BaseModel) -> tuple:
             if cls.model_fields[name].annotation is not type(value):
                 raise PlainError(f"{cls.__name__}.{name} is not of its declared model")
             nested[name] = _model_out(value)
+            values[name] = None  # keeps the field's place: the order of fields is kept
         else:
             values[name] = value
     return values, tuple(sorted(model.__pydantic_fields_set__)), nested
