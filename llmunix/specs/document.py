@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llmunix.errors import SpecError
-from llmunix.specs import safe_yaml
 
 MAX_SPEC_BYTES = 1_000_000
 
@@ -102,6 +99,10 @@ def parse_document(raw: bytes, path: Path) -> Document:
 
 
 def _parse_yaml(text: str, path: Path, *, first_line: int) -> tuple[dict[str, Any], dict[str, int]]:
+    import yaml  # here: a boot whose specs all come from the spec cache reads no YAML
+
+    from llmunix.specs import safe_yaml
+
     loader = None
     try:
         loader, node = safe_yaml.compose(text, first_line=first_line)
@@ -151,7 +152,9 @@ def _bounded(error: SpecError) -> SpecError:
     return error
 
 
-def _key_lines(node: yaml.MappingNode, first_line: int) -> dict[str, int]:
+def _key_lines(node, first_line: int) -> dict[str, int]:
+    import yaml
+
     lines: dict[str, int] = {}
     for key_node, value_node in node.value:
         key = str(key_node.value)

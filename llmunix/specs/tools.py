@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from llmunix.errors import SpecError
-from llmunix.specs import safe_yaml
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.dialects import with_bold_fields
 from llmunix.specs.document import Document, read_document
@@ -171,6 +170,8 @@ class _ToolReader(_Reader):
             if lang == "json":
                 try:
                     value = json.loads(code)
+                    from llmunix.specs import safe_yaml
+
                     safe_yaml.check_value(value)
                 except json.JSONDecodeError as exc:
                     self.problems.append(
