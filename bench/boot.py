@@ -1,16 +1,21 @@
 """`llmunix boot --json` over a workspace with 1,000 agent specs, 200 tool specs, 300 skills and
 100 slash commands.
 
-Generates its own workspace in a temporary folder. Goal: at most 0.5 s wall (median).
+Generates its own workspace in a temporary folder. Goals (issue 17): at most 0.3 s wall warm
+(the spec cache in place), 0.6 s on a first boot (no cache). Wall and CPU seconds of the whole
+process are both printed: on a loaded machine the CPU figure is the steadier one.
 """
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from _common import llmunix_cmd, median, row, time_command
+from _common import llmunix_cmd, median, row
 
 from llmunix.specs.cache import CACHE_FILE
 from llmunix.specs.registry import boot
@@ -59,6 +64,23 @@ def make_workspace(root: Path) -> Workspace:
     return ws
 
 
+def wall_and_cpu(argv: list[str], runs: int, cwd: Path, env: dict | None = None,
+                 before=None) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user + system) seconds of each of `runs` runs (after one untimed)."""
+    full_env = {**os.environ, **(env or {})}
+    subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, check=False)
+    walls, cpus = [], []
+    for _ in range(runs):
+        if before is not None:
+            before()
+        r0, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, check=False)
+        walls.append(time.perf_counter() - start)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+    return walls, cpus
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp) / "ws")
@@ -76,20 +98,19 @@ def main() -> None:
         assert len(report.registry.agents) >= AGENTS
         assert len(report.registry.skills) == SKILLS
         assert len(report.registry.commands) == COMMANDS
-        wall = time_command([*llmunix_cmd(), "boot", "--json"], RUNS, cwd=ws.root)
-        cache.unlink()
-        cold_wall = time_command([*llmunix_cmd(), "boot", "--json"], 3, cwd=ws.root,
-                                 before=lambda: cache.unlink(missing_ok=True))
+        wall, cpu = wall_and_cpu([*llmunix_cmd(), "boot", "--json"], RUNS, ws.root)
+        cold_wall, cold_cpu = wall_and_cpu([*llmunix_cmd(), "boot", "--json"], 3, ws.root,
+                                           before=lambda: cache.unlink(missing_ok=True))
         specs = AGENTS + TOOLS + SKILLS + COMMANDS
         print(f"{AGENTS} agent specs + {TOOLS} tool specs + {SKILLS} skills + {COMMANDS} "
-              f"commands, median of {RUNS} runs")
+              f"commands, median of {RUNS} runs; load average {os.getloadavg()[0]:.1f}")
         row("boot() in-process, every file parsed", f"{median(cold):.3f} s", "",
             f"{median(cold) / specs * 1e3:.3f} ms per spec")
         row("boot() in-process, unchanged files cached", f"{median(warm):.3f} s")
-        row("llmunix boot --json (wall, whole CLI)", f"{median(wall):.3f} s", "goal <= 0.5 s",
-            f"{median(wall) / 0.5:.2f} of goal")
-        row("  the same with no spec cache (first boot)", f"{median(cold_wall):.3f} s")
-
+        row("llmunix boot --json (wall, whole CLI)", f"{median(wall):.3f} s", "goal <= 0.3 s",
+            f"{median(wall) / 0.3:.2f} of goal; CPU {median(cpu):.3f} s")
+        row("  the same with no spec cache (first boot)", f"{median(cold_wall):.3f} s",
+            "goal <= 0.6 s", f"{median(cold_wall) / 0.6:.2f} of goal; CPU {median(cold_cpu):.3f} s")
 
 if __name__ == "__main__":
     main()
