@@ -130,9 +130,14 @@ async def _raise_for_status(response: httpx2.Response) -> None:
 
 
 async def _events(response: httpx2.Response) -> AsyncIterator[Any]:
-    """The SSE framing (data lines joined, a blank line ends an event, `:` comments)."""
+    """The SSE framing (data lines joined, a blank line ends an event, `:` comments). After
+    `[DONE]` the rest of the body is still read: a response read to its end leaves its
+    connection open for the next request (else every turn connects anew)."""
     data: list[str] = []
+    done = False
     async for line in response.aiter_lines():
+        if done:
+            continue
         if line:
             if line.startswith("data:"):
                 data.append(line[5:].removeprefix(" "))
@@ -142,12 +147,13 @@ async def _events(response: httpx2.Response) -> AsyncIterator[Any]:
         payload = "\n".join(data)
         data = []
         if payload.startswith("[DONE]"):
-            return
+            done = True
+            continue
         chunk = json.loads(payload)  # not JSON: the runtime reports an unreadable reply
         if isinstance(chunk, dict) and chunk.get("error") is not None:
             raise StreamError(chunk["error"])
         yield chunk
-    if data and not data[0].startswith("[DONE]"):  # a last event without its blank line
+    if data and not done and not data[0].startswith("[DONE]"):  # an event with no blank line
         chunk = json.loads("\n".join(data))
         if isinstance(chunk, dict) and chunk.get("error") is not None:
             raise StreamError(chunk["error"])
