@@ -18,7 +18,7 @@ from llmunix.trace.events import ToolCalled
 from llmunix.trace.markdown import find_traces, read_trace
 from llmunix.workspace.config import OpenAIConfig
 from llmunix.workspace.layout import Workspace
-from tests.scripted.openai_server import error, raw, reply, text, tool_call
+from tests.scripted.openai_server import OpenAIServer, error, raw, reply, text, tool_call
 from tests.support import agent_text, new_workspace, run_cli, write_spec
 
 WRITER_BODY = "You are the writer. WRITER-MARKER."
@@ -433,3 +433,16 @@ def test_claude_alias_of_the_agent_falls_back_to_the_configured_model(ws, openai
     outcome, _, trace = run(ws, openai_server)
     assert trace.meta["model"] == "local-default"
     assert openai_server.model_requests()[0].body["model"] == "local-default"
+
+
+def test_a_run_keeps_one_connection_to_a_keep_alive_server(ws):
+    """Every turn of a run goes over the connection the first one opened (a server that keeps
+    connections alive, as real ones do): no connect and no TLS set-up per turn."""
+    with OpenAIServer() as server:
+        server.keep_alive = True
+        server.enqueue(tool_call("Write", {"file_path": "a.txt", "content": "a"}),
+                       tool_call("Write", {"file_path": "b.txt", "content": "b"}), "done")
+        outcome, _, _ = run(ws, server)
+        peers = {r.peer for r in server.model_requests()}
+    assert outcome.status == "success" and len(server.model_requests()) == 3
+    assert len(peers) == 1, peers

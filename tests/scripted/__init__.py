@@ -42,6 +42,7 @@ class Request:
     reply: Any = None  # the Reply answered (model / aux requests)
     scripted: bool = False  # answered from the script (not a default / exhausted reply)
     route: str | None = None  # label of the route that supplied the reply
+    peer: tuple = ()  # the client's (host, port): one port per connection it opened
 
     def json(self) -> Any:
         return self.body
@@ -282,6 +283,7 @@ class ScriptedServer:
                 headers={k.lower(): v for k, v in handler.headers.items()},
                 body=body,
                 raw=raw,
+                peer=tuple(handler.client_address),
             )
             self.requests.append(req)
         try:
