@@ -118,3 +118,26 @@ def test_a_reply_that_never_ends_is_stopped_by_the_timeout(ws, anthropic_server,
     assert "timeout reached (3 s)" in result.stderr
     trace = only_trace(ws)
     assert trace.status == "stopped" and trace.meta["reason"] == "timeout reached (3 s)"
+
+
+@pytest.mark.parametrize("status", [500, 401, 429, 529])
+def test_a_failing_model_server_ends_the_run_with_its_error(ws, anthropic_server, tmp_path,
+                                                            status):
+    """The server's failure is said (its status and its message), the run ends `error` with
+    exit code 1, its trace says why and is committed; no traceback."""
+    from tests.scripted.anthropic_server import error
+
+    anthropic_server.enqueue(error(status, message="SCRIPTED-FAILURE-DETAIL"))
+    result = run_cli("run", "x", "--runtime", "claude", "--agent", "solo", cwd=ws.root,
+                     env=claude_env(anthropic_server, tmp_path / "home"), timeout=180)
+    shown = result.stdout + result.stderr
+    assert result.returncode == 1, shown
+    assert "Traceback" not in shown
+    trace = only_trace(ws)
+    assert trace.status == "error"
+    assert str(status) in trace.meta["reason"], trace.meta["reason"]
+    assert "SCRIPTED-FAILURE-DETAIL" in trace.meta["reason"], trace.meta["reason"]
+    assert f"error: {trace.meta['reason']}" in shown
+    log = subprocess.run(["git", "log", "-1", "--format=%s%n%b"], cwd=ws.root,
+                         capture_output=True, text=True).stdout
+    assert log.startswith(f"run {trace.meta['trace_id']}:") and "Status: error" in log
