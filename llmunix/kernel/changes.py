@@ -133,7 +133,7 @@ class RunChanges:
     def effects(self) -> Iterator[None]:
         """Hold the project's effects lock (reentrant in this process)."""
         if self._lock is None:
-            from filelock import FileLock
+            from llmunix.workspace.flock import FileLock
 
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(str(self.lock_path))

@@ -15,6 +15,7 @@ from llmunix.memory.runlog import (  # noqa: F401 - the runs in the history, for
     find_run_commit,
     run_commits,
 )
+from llmunix.workspace.flock import FileLock
 
 FALLBACK_NAME = "llmunix"
 FALLBACK_EMAIL = "llmunix@localhost"
@@ -49,7 +50,7 @@ def _actor(repo):
     return git.Actor(str(name), str(email))
 
 
-_locks: dict[str, object] = {}
+_locks: dict[str, FileLock] = {}
 _locks_guard = threading.Lock()
 # Read-only commands must not take .git/index.lock (git refreshes the index "if able").
 _READ_ENV = {"GIT_OPTIONAL_LOCKS": "0"}
@@ -58,17 +59,15 @@ _READ_ENV = {"GIT_OPTIONAL_LOCKS": "0"}
 @contextmanager
 def workspace_lock(root: Path) -> Iterator[None]:
     """The workspace's git lock: serializes commits and memory writes across processes.
-    Reentrant within a process (one FileLock object per workspace), so a memory operation can
+    Reentrant within a thread (one FileLock object per workspace), so a memory operation can
     hold it across its writes and its commit."""
-    from filelock import FileLock
-
     lock_path = root / LOCK_FILE
     with _locks_guard:
         lock = _locks.get(str(lock_path))
         if lock is None:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             lock = _locks[str(lock_path)] = FileLock(str(lock_path))
-    with lock:  # type: ignore[attr-defined]
+    with lock:
         yield
 
 
@@ -155,10 +154,24 @@ def commit_files(root: Path, message: str, files: list[str], *, outputs: list[st
 
     with workspace_lock(root):
         if not (root / ".git").exists():
-            open_repo(root, create=True)
+            _init(root)
         clear_stale_locks(root, root / ".git", wait_s=lock_wait_s)
         return commit_exact(root, message, list(files), allow_empty=allow_empty,
                             check_ignored=list(outputs))
+
+
+def _init(root: Path) -> None:
+    """`git init` (branch main) with one git process, not GitPython: a run's commit needs no
+    more, and GitPython costs a replay ~30 ms of imports and ~5 MB."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "init", "-q", "--initial-branch=main", str(root)],
+                              capture_output=True, text=True)
+    except FileNotFoundError as exc:
+        raise GitError("git is not installed", hint="install git to version memory") from exc
+    if done.returncode != 0:
+        raise GitError(f"git init failed: {done.stderr.strip() or done.returncode}")
 
 
 def _has_files(path: Path) -> bool:

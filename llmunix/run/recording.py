@@ -156,7 +156,7 @@ def _settle_own_window(ws: Workspace, orphan) -> list[str]:
     window = orphan.json_path.with_suffix(".window")
     if not window.exists():
         return []
-    from filelock import FileLock
+    from llmunix.workspace.flock import FileLock
 
     project = str(orphan.record.get("project", ""))
     lock = ws.root / LOCKS_DIR / f"effects-{project}.lock"

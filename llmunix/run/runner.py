@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -245,9 +244,6 @@ def _cheaper_model(ws: Workspace, project, agent, runtime: str) -> str | None:
 
 
 def run_goal(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
-    if ws.config.memory.commit:
-        # GitPython takes ~60 ms to import; do it while the model works, not after.
-        threading.Thread(target=_warm_git, daemon=True).start()
     registry, agent, runtime = prepare(ws, request)
     project = registry.project
     kernel_state = StateRun.begin(ws, project)  # None with [state] enabled = false
@@ -439,11 +435,6 @@ def _drive(runtime: Runtime, session: RunSession, timeout_s: float) -> str:
             raise LimitReached(f"timeout reached ({timeout_s:g} s)") from None
 
     return asyncio.run(bounded())
-
-
-def _warm_git() -> None:
-    with contextlib.suppress(Exception):
-        import git  # noqa: F401
 
 
 def run(ws: Workspace, request: RunRequest, emit: Callable[[Event], None]) -> RunOutcome:
