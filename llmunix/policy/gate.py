@@ -24,6 +24,7 @@ from llmunix.policy.commands import (
     _NOT_A_COMMAND,
     DEFAULT_DENY_COMMANDS,
     _analyze,
+    _CommandPattern,
     _compile_allow_pattern,
     _compile_command_pattern,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "split_glob",
 ]
 
+_DEFAULT_DENY_SET = frozenset(DEFAULT_DENY_COMMANDS)
 # Tools that write the file named by the given input key, and tools that only read one.
 _WRITE_TOOLS = {
     "Write": "file_path",
@@ -145,8 +147,14 @@ class Policy:
         self._read_prefixes = self._write_prefixes + tuple(
             _dir_prefix(str(root)) for root in self.read_roots
         )
+        # The built-in deny list is compiled at the first Bash call (a replay of file tools
+        # never needs it); other patterns now, so a bad one is reported before the run.
+        self._deny_sources = tuple(deny_commands)
+        self._deny_compiled: tuple[_CommandPattern, ...] | None = None
         try:
-            self._deny = tuple(_compile_command_pattern(p) for p in deny_commands)
+            for pattern in self._deny_sources:
+                if pattern not in _DEFAULT_DENY_SET:
+                    _compile_command_pattern(pattern)
             self._allow = (
                 None
                 if allow_commands is None
@@ -304,7 +312,9 @@ class Policy:
         whole, segments = _analyze(command)
         simple = [v for seg in segments for v in (seg.text, seg.stripped)]
         extra = tuple(_compile_command_pattern(p) for p in (c.deny_commands if c else ()))
-        for pattern in self._deny + extra:
+        if self._deny_compiled is None:
+            self._deny_compiled = tuple(_compile_command_pattern(p) for p in self._deny_sources)
+        for pattern in self._deny_compiled + extra:
             if pattern.matches(whole, simple):
                 label = _DENY_LABELS.get(pattern.source)
                 what = f"looks like {label}" if label else f"matches {pattern.source!r}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -182,6 +181,8 @@ class Config(_Section):
 
 def default_config_text() -> str:
     """The commented default `llmunix.toml` that `init` writes."""
+    from importlib import resources  # only `init` needs it; ~7% of a replay's start-up
+
     return resources.files("llmunix").joinpath("data", CONFIG_FILE).read_text(encoding="utf-8")
 
 
