@@ -8,7 +8,7 @@ Both run in a fresh `llmunix init --example hello-notes` workspace, alternated; 
 medians of wall time, CPU time (user + system, the part load on a shared machine does not
 inflate) and peak RSS. Python caches bytecode as it would for an installed package (a run with
 PYTHONDONTWRITEBYTECODE set would compile every module each time). Also printed: the Python
-modules a replay imports that it should not (model clients, GitPython, telemetry) and the
+modules a replay imports that it should not (model clients, GitPython, typer, telemetry) and the
 processes left behind. Goals (issue 17): <= 0.25 s wall, <= 6x the floor; RSS <= 40 MB.
 """
 
@@ -56,7 +56,7 @@ main()
 """
 
 UNWANTED = ("openai", "anthropic", "claude_agent_sdk", "httpx", "git", "opentelemetry", "ssl",
-            "asyncio", "watchdog", "prompt_toolkit", "jsonschema")
+            "asyncio", "watchdog", "prompt_toolkit", "jsonschema", "filelock", "typer")
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:

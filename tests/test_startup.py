@@ -43,7 +43,7 @@ main()
 
 NEVER_ON_A_REPLAY = ("openai", "anthropic", "claude_agent_sdk", "httpx", "httpcore", "ssl",
                      "asyncio", "watchdog", "prompt_toolkit", "jsonschema", "opentelemetry",
-                     "git", "gitdb", "filelock")
+                     "git", "gitdb", "filelock", "typer", "click")
 
 
 def probe(tmp_path: Path, cwd: Path, *args: str) -> tuple[dict, subprocess.CompletedProcess]:

@@ -6,11 +6,10 @@ Imports beyond typer happen inside commands so `llmunix --help` stays fast.
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from llmunix import __version__
+from llmunix.cli import home as home_state
 
 # -h as well as --help, on every command; help text never wraps into a pipe's 80 columns.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -40,8 +39,6 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(tools_app, name="tools")
 app.add_typer(trace_app, name="trace")
 
-_state: dict[str, str | None] = {"home": None}
-
 
 def _version(value: bool) -> None:
     if value:
@@ -58,31 +55,15 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
-    _state["home"] = home
+    home_state.STATE["home"] = home
 
 
 def _workspace():
-    from llmunix.workspace.layout import find_workspace
-
-    ws = find_workspace(home=_state["home"])
-    _recover_runs(ws)
-    return ws
-
-
-def _recover_runs(ws) -> None:
-    """Runs a killed process left unrecorded are committed by the next command (one line each
-    on stderr). Costs one listing of .llmunix/runs when there are none."""
-    if not (ws.root / ".llmunix" / "runs").is_dir():
-        return
-    from llmunix.run.recording import recover
-
-    for note in recover(ws):
-        sys.stderr.write(f"llmunix: {note}\n")
+    return home_state.workspace()
 
 
 def _project(ws, name: str | None):
     return ws.project(name or ws.config.run.project)
-
 
 
 def _registry(project: str | None):

@@ -5,22 +5,35 @@ from __future__ import annotations
 
 import sys
 
-from llmunix.cli.app import app
 
-# Importing a command module registers its commands; this order is the order of `--help`.
-# isort: off
-from llmunix.cli import boot, run, watch, memory, agents, tools, trace, complete  # noqa: F401, E402
-from llmunix.cli import mcp, status, export  # noqa: F401, E402
-from llmunix.cli import models  # noqa: F401, E402
-# isort: on
+def _app():
+    """The typer app with every command registered."""
+    from llmunix.cli.app import app
+
+    # Importing a command module registers its commands; this order is the order of `--help`.
+    # isort: off
+    from llmunix.cli import boot, run, watch, memory, agents, tools, trace, complete  # noqa: F401
+    from llmunix.cli import mcp, status, export  # noqa: F401
+    from llmunix.cli import models  # noqa: F401
+    # isort: on
+    return app
 
 
 def main() -> None:
     from llmunix.errors import EXIT_ERROR, EXIT_INTERRUPTED, LlmunixError
 
     try:
-        app(prog_name="llmunix")
-        code = 0
+        from llmunix.cli import launch
+
+        direct = launch.direct_args(sys.argv[1:])
+        if direct is not None:  # a plain `llmunix run`: no typer to start
+            import gc
+
+            gc.disable()  # until the run starts (launch.run_request): start-up makes no garbage
+            code = launch.start_run(**direct)
+        else:
+            _app()(prog_name="llmunix")
+            code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except LlmunixError as exc:

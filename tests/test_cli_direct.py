@@ -1,0 +1,79 @@
+"""`llmunix run` read without typer (cli/launch.py direct_args): for every command line it
+takes, the run gets exactly what typer's `run` command would pass; anything else is typer's."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmunix.cli import home, launch
+from llmunix.cli.main import _app
+
+TAKEN = [
+    ["run", "Turn the notes into action items"],
+    ["run", "goal", "--project", "hello-notes", "--mode", "follower", "-q"],
+    ["run", "--json", "goal text", "-p", "x", "--agent=writer", "--runtime", "replay",
+     "--model", "m", "--base-url", "http://127.0.0.1:1/v1", "--output-format", "stream-json",
+     "--include-partial-messages", "--quiet"],
+    ["--home", "/tmp/somewhere", "run", "g"],
+    ["--home=/tmp/elsewhere", "run", "g", "--mode=learner"],
+    ["run", "-"],
+    ["run", "g", "--mode", "mixed", "--mode", "follower"],  # the last one wins, as in typer
+    ["run", "g", "--project="],
+    ["run", "/review src"],
+]
+
+LEFT_TO_TYPER = [
+    ["run", "--help"], ["run", "g", "-h"], ["run", "g", "--max-turns", "3"],
+    ["run", "g", "--budget", "0"], ["run", "g", "--timeout", "5"], ["run"], ["run", "a", "b"],
+    ["run", "g", "--", "x"], ["run", "g", "-x"], ["run", "g", "--project"],
+    ["run", "g", "--project", "--quiet"], ["run", "g", "--json=1"], ["run", "g", "-qp", "x"],
+    ["agents", "list"], ["--version"], [], ["--home", "run", "g"],
+]
+
+
+def through_typer(argv: list[str], monkeypatch) -> tuple[dict, str | None]:
+    seen: dict = {}
+
+    def start_run(*args):
+        names = ["goal", "project", "agent", "runtime", "model", "max_turns", "budget",
+                 "timeout", "base_url", "mode", "output_format", "partial", "json_out", "quiet"]
+        seen.update(zip(names, args, strict=True))
+        return 0
+
+    monkeypatch.setattr(launch, "start_run", start_run)
+    home.STATE["home"] = None
+    with pytest.raises(SystemExit):
+        _app()(argv, prog_name="llmunix")
+    return seen, home.STATE["home"]
+
+
+@pytest.mark.parametrize("argv", TAKEN, ids=" ".join)
+def test_direct_reading_equals_typers(argv, monkeypatch):
+    monkeypatch.delenv("_LLMUNIX_COMPLETE", raising=False)
+    expected, expected_home = through_typer(argv, monkeypatch)
+    home.STATE["home"] = None
+    assert launch.direct_args(argv) == expected
+    assert home.STATE["home"] == expected_home
+
+
+@pytest.mark.parametrize("argv", LEFT_TO_TYPER, ids=" ".join)
+def test_anything_else_is_left_to_typer(argv, monkeypatch):
+    monkeypatch.delenv("_LLMUNIX_COMPLETE", raising=False)
+    assert launch.direct_args(argv) is None
+
+
+def test_shell_completion_is_left_to_typer(monkeypatch):
+    monkeypatch.setenv("_LLMUNIX_COMPLETE", "complete_bash")
+    assert launch.direct_args(["run", "g"]) is None
+
+
+def test_typer_and_the_direct_path_know_the_same_options():
+    command = next(c for c in _app().registered_commands if c.callback.__name__ == "run")
+    import inspect
+
+    declared = set()
+    for param in inspect.signature(command.callback).parameters.values():
+        info = param.default
+        declared.update(d for d in getattr(info, "param_decls", ()) or () if d.startswith("-"))
+    numeric = {"--max-turns", "--budget", "--timeout"}  # left to typer's checks
+    assert declared == set(launch.VALUE_OPTIONS) | set(launch.FLAGS) | numeric
