@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -60,17 +59,20 @@ UNWANTED = ("openai", "anthropic", "claude_agent_sdk", "httpx", "git", "opentele
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall s, cpu s, peak RSS MB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """(wall s, cpu s, peak RSS MB) of one child process: its own rusage from wait4 (the
+    children's rusage would give the largest child so far - `llmunix init`, not the run)."""
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    stderr = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{argv[:3]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far; children here are alike
-    return wall, cpu, after.ru_maxrss / 1024
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {stderr[-2000:].decode()}")
+    # the git processes a run starts (and reaps) count in its CPU time; RSS is the largest one
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def leftovers(pid_before: set[int], where: Path) -> list[str]:
