@@ -33,7 +33,9 @@ def test_held_lock_excludes_other_processes_until_released(tmp_path):
     assert other_process_sees(tmp_path / "git.lock") == "free"
     with lock:
         with lock:  # reentrant: a memory write holds it across its commit
+            assert lock.depth == 2
             assert other_process_sees(tmp_path / "git.lock") == "held"
+        assert lock.depth == 1
         assert other_process_sees(tmp_path / "git.lock") == "held"  # still the outer hold
     assert other_process_sees(tmp_path / "git.lock") == "free"
     assert not lock.is_locked

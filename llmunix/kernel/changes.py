@@ -138,7 +138,7 @@ class RunChanges:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(str(self.lock_path))
         with self._lock:
-            if self.on_lock is not None and self._lock.lock_counter == 1:
+            if self.on_lock is not None and self._lock.depth == 1:
                 self.on_lock()
             yield
 

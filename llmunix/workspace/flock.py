@@ -66,9 +66,14 @@ class FileLock:
             os.close(fd)  # closing the only descriptor drops the flock
 
     @property
+    def depth(self) -> int:
+        """How many holds of this thread are open (0: it does not hold the lock)."""
+        return getattr(self._local, "depth", 0)
+
+    @property
     def is_locked(self) -> bool:
         """Held by this thread."""
-        return getattr(self._local, "depth", 0) > 0
+        return self.depth > 0
 
     def __enter__(self) -> FileLock:
         self.acquire()
