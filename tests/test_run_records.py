@@ -236,6 +236,20 @@ def test_concurrent_runs_commit_exactly_their_own_files(tmp_path):
     assert len(left) == 2 * (n - 1)
 
 
+def _one_bash_call(root: Path, command: str) -> str:
+    """A learner run whose model calls Bash once: the tool result it was sent, as JSON."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
+    env.update(OPENAI_API_KEY="test", NO_COLOR="1")
+    with OpenAIServer() as server:
+        server.enqueue(tool_call("Bash", {"command": command}))
+        server.enqueue("done")
+        proc = subprocess.run([LLMUNIX, "run", "flood it", "--mode", "learner", "--runtime",
+                               "openai", "--base-url", server.url, "--model", "m"], cwd=root,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.dumps(server.tool_results(server.model_requests()[-1]))
+
+
 def test_a_long_tool_output_is_cut_for_the_model_and_kept_whole(tmp_path):
     """The model gets [limits] tool_output_chars of a result; the trace's sidecar keeps all."""
     root = tmp_path / "ws"
@@ -245,16 +259,7 @@ def test_a_long_tool_output_is_cut_for_the_model_and_kept_whole(tmp_path):
     assert "tool_output_chars = 30000" in text
     config.write_text(text.replace("tool_output_chars = 30000", "tool_output_chars = 1000"),
                       encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
-    env.update(OPENAI_API_KEY="test", NO_COLOR="1")
-    with OpenAIServer() as server:
-        server.enqueue(tool_call("Bash", {"command": "printf 'x%.0s' $(seq 1 9000)"}))
-        server.enqueue("done")
-        proc = subprocess.run([LLMUNIX, "run", "flood it", "--mode", "learner", "--runtime",
-                               "openai", "--base-url", server.url, "--model", "m"], cwd=root,
-                              env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        sent = json.dumps(server.tool_results(server.model_requests()[-1]))
+    sent = _one_bash_call(root, "printf 'x%.0s' $(seq 1 9000)")
     assert "output cut at 1,000 of 9,000 characters" in sent
     assert sent.count("x") < 1100
     trace = next((root / "projects" / "default" / "memory" / "short_term").glob("*.md"))
@@ -302,17 +307,7 @@ def test_the_trace_keeps_the_start_and_end_of_an_output_past_the_kept_size(tmp_p
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("tool_output_kept_chars = 1000000",
                                    "tool_output_kept_chars = 4000"), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMUNIX_")}
-    env.update(OPENAI_API_KEY="test", NO_COLOR="1")
-    with OpenAIServer() as server:
-        server.enqueue(tool_call("Bash", {"command": "printf START; head -c 200000 /dev/zero"
-                                                     " | tr '\\0' x; printf END"}))
-        server.enqueue("done")
-        proc = subprocess.run([LLMUNIX, "run", "flood it", "--mode", "learner", "--runtime",
-                               "openai", "--base-url", server.url, "--model", "m"], cwd=root,
-                              env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        sent = json.dumps(server.tool_results(server.model_requests()[-1]))
+    sent = _one_bash_call(root, "printf START; head -c 200000 /dev/zero | tr '\\0' x; printf END")
     assert "START" in sent and "END" in sent and "196,008 of 200,008 bytes" in sent
     trace = next((root / "projects" / "default" / "memory" / "short_term").glob("*.md"))
     kept = "".join(p.read_text(encoding="utf-8") for p in trace.with_suffix("").glob("*.txt")) \
