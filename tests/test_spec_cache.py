@@ -167,8 +167,11 @@ def test_a_value_the_cache_cannot_hold_is_parsed_each_time(tmp_path, monkeypatch
                .replace("default: a}", "default: a, examples: [2024-01-02]}"))
     first = boot(ws).registry.tools["dated"]
     assert first.input_schema["properties"]["mode"]["examples"][0].year == 2024
-    assert not any("dated" in key[0] for key in read_cache(ws.root / CACHE_FILE))
+    cache = ws.root / CACHE_FILE
+    assert not any("dated" in key[0] for key in read_cache(cache))
+    written = cache.stat().st_mtime_ns
     assert boot(ws).registry.tools["dated"] == first
+    assert cache.stat().st_mtime_ns == written  # nothing new to store: not written again
 
 
 def test_a_read_only_workspace_boots_without_the_cache(tmp_path, monkeypatch):

@@ -46,9 +46,12 @@ def read_cache(path: Path) -> dict:
     ours (another format, damaged, truncated, too large)."""
     try:
         with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size > MAX_CACHE_BYTES:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_CACHE_BYTES:
                 return {}
-            data = f.read(MAX_CACHE_BYTES + 1)
+            data = f.read(size + 1)  # read(limit) would allocate the whole limit first
+            if len(data) > size:  # being written meanwhile: not ours to read
+                return {}
     except OSError:
         return {}
     header = MAGIC + FORMAT + b"\n"
@@ -66,7 +69,10 @@ def read_cache(path: Path) -> dict:
 
 
 def write_cache(path: Path, entries: dict) -> None:
-    payload = marshal.dumps(entries)
+    try:
+        payload = marshal.dumps(entries)
+    except ValueError:  # belt: SpecCache stores only what marshal holds
+        payload = marshal.dumps({k: v for k, v in entries.items() if _storable(v)})
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +95,14 @@ def collector_paused():
     finally:
         if collecting:
             gc.enable()
+
+
+def _storable(value) -> bool:
+    try:
+        marshal.dumps(value)
+    except ValueError:
+        return False
+    return True
 
 
 class SpecCache:
@@ -126,9 +140,9 @@ class SpecCache:
             entry = self._entry(scope_dir.kind, stamp, spec, problems)
             if entry is not None:
                 self.entries[key] = entry
-            else:
-                self.entries.pop(key, None)
-            self.dirty = True
+                self.dirty = True
+            elif self.entries.pop(key, None) is not None:
+                self.dirty = True
         return path, spec, problems
 
     def fingerprint(self) -> str:
@@ -139,14 +153,15 @@ class SpecCache:
     @staticmethod
     def _entry(kind: str, stamp: Stamp, spec, problems) -> tuple | None:
         """The entry for a file just parsed, or None when it holds a value the cache cannot
-        (a YAML date in a tool's schema, say): that file is then parsed at each boot."""
+        (a YAML date in a tool's schema, say): that file is then parsed at each boot. Only a
+        tool's input schema is free-form data; every other field was checked to be text,
+        numbers or lists of them."""
         try:
             entry = (stamp, None if spec is None else plain.spec_out(kind, spec),
                      plain.problems_out(problems))
-            marshal.dumps(entry)
         except (ValueError, TypeError):  # PlainError is a ValueError
             return None
-        return entry
+        return entry if kind != "tool" or _storable(entry) else None
 
     def save(self) -> None:
         # Entries of files gone from disk go; others stay (a run loads one project's specs).

@@ -45,7 +45,9 @@ def read_document(path: Path) -> Document:
                 hint="move large reference material into the workspace and let the agent Read it",
             )
         with open(path, "rb") as fh:  # read no more than the limit, whatever stat said
-            raw = fh.read(MAX_SPEC_BYTES + 1)
+            raw = fh.read(size + 1)  # not read(limit): that allocates a megabyte per spec
+            if len(raw) > size:  # it grew since the stat: read on, up to the limit
+                raw += fh.read(MAX_SPEC_BYTES + 1 - len(raw))
         if len(raw) > MAX_SPEC_BYTES:
             raise SpecError(f"file is over {MAX_SPEC_BYTES:,} bytes", path=path)
     except OSError as exc:
