@@ -39,6 +39,11 @@ def non_defaults(model) -> dict[str, Any]:
         return model.model_dump(exclude_defaults=True)
     out = {}
     for name, value in model.__dict__.items():
+        if hasattr(value, "__pydantic_fields__") and _is_class_default(defaults.get(name)):
+            nested = non_defaults(value)  # {}: equal to the default (pydantic's == is slower)
+            if nested:
+                out[name] = nested
+            continue
         if value == defaults.get(name, _MISSING):
             continue
         if hasattr(value, "__pydantic_fields__"):
@@ -50,6 +55,21 @@ def non_defaults(model) -> dict[str, Any]:
         else:  # something pydantic would convert: let it
             return model.model_dump(exclude_defaults=True)
     return out
+
+
+_CLASS_DEFAULT: dict[int, bool] = {}
+
+
+def _is_class_default(default) -> bool:
+    """Whether a nested model's default is its class's own default instance, so that a value
+    equals it exactly when none of the value's fields differs from the class's defaults."""
+    key = id(default)
+    if key not in _CLASS_DEFAULT:
+        try:
+            _CLASS_DEFAULT[key] = default.__dict__ == type(default)().__dict__
+        except Exception:  # noqa: BLE001 - not a model, or one with required fields
+            _CLASS_DEFAULT[key] = False
+    return _CLASS_DEFAULT[key]
 
 
 def agent_to_dict(a, root: Path) -> dict[str, Any]:

@@ -26,7 +26,7 @@ CACHE_FILE = ".llmunix/spec-cache.marshal"
 OLD_CACHE_FILES = (".llmunix/spec-cache.pickle",)  # earlier formats, removed when we save
 MAGIC = b"llmunix spec cache\n"
 # Bumped whenever what a spec holds means something new, so an older parser's cache is not used.
-FORMAT = (f"{__version__}+specs.4 py{sys.version_info[0]}.{sys.version_info[1]} "
+FORMAT = (f"{__version__}+specs.5 py{sys.version_info[0]}.{sys.version_info[1]} "
           f"{zlib.crc32(plain.SIGNATURE.encode()):08x}").encode()
 MAX_CACHE_BYTES = 256_000_000  # specs are bounded (1 MB, bounded YAML): far below this
 
