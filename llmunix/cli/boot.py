@@ -105,14 +105,17 @@ def _refresh_library(ws, booted) -> None:
 
 
 def _library_inputs(ws, booted) -> str:
-    """A digest of what SmartLibrary.md is made of: the spec files (boot's fingerprint) and
-    each project's long-term folder, file by file with their stamps."""
+    """A digest of what SmartLibrary.md is made of: the spec files (boot's fingerprint),
+    each project's long-term folder, file by file with their stamps, and the code rendering it
+    (an upgraded llmunix may render it otherwise)."""
+    import hashlib
     import marshal
-    import zlib
+
+    from llmunix.memory import library
 
     if not booted.fingerprint:
         return ""
-    learned = []
+    learned = [_stamp(library.__file__)]
     for project in ws.projects():
         folder = str(project.long_term_dir)
         try:
@@ -120,7 +123,8 @@ def _library_inputs(ws, booted) -> str:
                 learned += sorted((folder, e.name, _stamp(e.path)) for e in entries)
         except OSError:
             learned.append((folder, None))
-    return f"{booted.fingerprint}-{zlib.crc32(marshal.dumps(learned)):08x}"
+    digest = hashlib.blake2b(marshal.dumps(learned), digest_size=16).hexdigest()
+    return f"{booted.fingerprint}-{digest}"
 
 
 def _stamp(path) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import marshal
 import os
 import sys
@@ -148,7 +149,8 @@ class SpecCache:
     def fingerprint(self) -> str:
         """A digest of every file looked at and its stamp: equal fingerprints, equal specs
         (what depends only on them, like SmartLibrary.md's tables, need not be made again)."""
-        return f"{zlib.crc32(marshal.dumps(self.visited)):08x}-{len(self.visited)}"
+        digest = hashlib.blake2b(marshal.dumps(self.visited), digest_size=16).hexdigest()
+        return f"{digest}-{len(self.visited)}"
 
     @staticmethod
     def _entry(kind: str, stamp: Stamp, spec, problems) -> tuple | None:
