@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmunix.crystallize.generalize import Pattern, Ref
 from llmunix.errors import LlmunixError
 from llmunix.memory.longterm import DEMOTE_AFTER, apply_uses, now_iso
 from llmunix.memory.store import memory_lock
@@ -20,6 +20,9 @@ from llmunix.specs.frontmatter import (
 from llmunix.specs.models import CRYSTALLIZED_FOLDER as FOLDER
 from llmunix.workspace.layout import Project
 
+if TYPE_CHECKING:
+    from llmunix.crystallize.generalize import Pattern, Ref
+
 
 @dataclass(frozen=True)
 class CrystalMatch:
@@ -30,6 +33,9 @@ class CrystalMatch:
 
 
 def parse_pattern(text: str) -> Pattern:
+    # generalize (its regexes) loads only when a crystallized tool exists: not on every run
+    from llmunix.crystallize.generalize import Pattern, Ref
+
     words: list[str | Ref] = []
     for word in text.split():
         if len(word) > 2 and word[0] == "{" and word[-1] == "}" and word[1:-1].isidentifier():
