@@ -6,6 +6,8 @@ Measured at each size, through the console script: a follower run of the hello-n
 with the same code the run uses), `llmunix log`, and `llmunix memory consolidate` right after one
 new run (everything older already consolidated). Goals: per-run overhead at 10k <= 1.2x that
 at 0; `llmunix log` of 10k runs <= 0.5 s; consolidation after one new run <= 0.2 s at 10k.
+The start-up of the console script (`llmunix --version`) is given beside them: every command
+pays it, whatever the history.
 History is written with `git fast-import` (one commit per synthetic run).
 """
 
@@ -106,6 +108,8 @@ def commit_cost(root: Path) -> float:
 def main() -> None:
     cmd = llmunix_cmd()
     results = {}
+    start_up = median([timed([*cmd, "--version"], Path.cwd()) for _ in range(ROUNDS)])
+    print(f"start-up (llmunix --version): {start_up:.3f} s", flush=True)
     for n in SIZES:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "ws"

@@ -10,7 +10,16 @@ The index used is the repository's own when llmunix can tell it holds nothing bu
 stamp is the one llmunix left after its last commit, or `git diff-index --cached` says so);
 else - someone staged changes by hand - a private index built from HEAD, so their staging
 neither rides along nor is lost; the repository's index then gets the same paths.
-Runs are serialized by the caller (the workspace lock)."""
+Runs are serialized by the caller (the workspace lock).
+
+Two costs still grow with the repository, and are kept down here: every git command that
+writes the index rewrites all of it (2.4 MB at 20,000 files, twice a commit), so an index past
+SPLIT_INDEX_BYTES is switched to git's split index once (`update-index --split-index`: the
+commits then write only the entries that changed; a repository whose config names
+core.splitIndex is left as its owner set it); and plumbing never runs git's automatic
+housekeeping as `git commit` does, so when git's own estimate says there are enough loose
+objects (as many in objects/17 as `gc --auto` counts) `git gc --auto` runs, in the commit -
+without it every commit of a big folder's tree would stay a loose object forever."""
 
 from __future__ import annotations
 
@@ -24,6 +33,8 @@ from llmunix.errors import GitError
 STAMP_FILE = ".llmunix/git-index-stamp.json"
 PRIVATE_INDEX = ".llmunix/git-index"
 ZERO = "0" * 40
+SPLIT_INDEX_BYTES = 1 << 20  # ~9,000 files
+GC_SAMPLE = 27  # loose objects in objects/17 at which `gc --auto` packs (gc.auto 6700 / 256)
 # Who commits when git has no user.name/user.email configured (a fresh machine, CI).
 FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "llmunix", "GIT_AUTHOR_EMAIL": "llmunix@localhost",
                      "GIT_COMMITTER_NAME": "llmunix", "GIT_COMMITTER_EMAIL": "llmunix@localhost"}
@@ -151,9 +162,10 @@ def commit_exact(root: Path, message: str, paths: list[str], *, env: dict | None
         else:
             Path(private).unlink(missing_ok=True)
     listing = ("\0".join(paths) + "\0").encode("utf-8", "surrogateescape") if paths else b""
-    if paths:
-        _run(root, ["update-index", "--add", "--remove", "-z", "--stdin"], env=index_env,
-             input_=listing)
+    split = ["--split-index"] if clean and _should_split(root, main_index) else []
+    if paths or split:
+        _run(root, ["update-index", *split, "--add", "--remove", "-z", "--stdin"],
+             env=index_env, input_=listing)
     tree = _run(root, ["write-tree"], env=index_env).stdout.decode().strip()
     if head and not allow_empty:
         old_tree = stamp.get("tree") if stamp.get("head") == head else None
@@ -177,7 +189,27 @@ def commit_exact(root: Path, message: str, paths: list[str], *, env: dict | None
     if not clean and paths:  # the repository's index gets the same paths, staging kept
         _run(root, ["update-index", "--add", "--remove", "-z", "--stdin"], input_=listing)
     _after(root, sha, tree, clean, main_index)
+    _housekeeping(root)
     return sha
+
+
+def _should_split(root: Path, index: Path) -> bool:
+    try:
+        if os.stat(index).st_size < SPLIT_INDEX_BYTES:
+            return False  # small, or already split (the split part is what changed)
+        config = (_git_dir(root) / "config").read_text(errors="replace").lower()
+    except OSError:
+        return False
+    return "splitindex" not in config
+
+
+def _housekeeping(root: Path) -> None:
+    try:
+        loose = len(os.listdir(_git_dir(root) / "objects" / "17"))
+    except OSError:
+        return
+    if loose > GC_SAMPLE:  # git decides (gc.auto), packs, and prunes what it packed
+        _run(root, ["-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"], check=False)
 
 
 def _after(root: Path, head: str, tree: str, clean: bool, main_index: Path) -> None:
