@@ -14,6 +14,7 @@ History is written with `git fast-import` (one commit per synthetic run).
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from tests.examples.hello_notes import GOAL, PROJECT
 
 SIZES = [int(a) for a in sys.argv[1:]] or [0, 1000, 10000]
 ROUNDS = 5
+COMMIT_ROUNDS = 25  # a commit is tens of ms: more rounds against the machine's noise
 ENV = {**os.environ, "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "NO_COLOR": "1"}
 
 TRACE = """---
@@ -88,21 +90,28 @@ def timed(argv, root) -> float:
     return elapsed
 
 
-def commit_cost(root: Path) -> float:
-    """The run commit alone: one new trace-sized file and one output, as a run commits them."""
+def _cpu() -> float:
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def commit_cost(root: Path) -> tuple[float, float]:
+    """The run commit alone: one new trace-sized file and one output, as a run commits them.
+    Median wall and CPU seconds (this process and its git processes) of COMMIT_ROUNDS."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from llmunix.memory.git import commit_files
 
-    times = []
-    for k in range(ROUNDS):
+    times, cpus = [], []
+    for k in range(COMMIT_ROUNDS):
         a = root / "projects" / PROJECT / "memory" / "short_term" / f"zz-bench-{k}.md"
         b = root / "projects" / PROJECT / "workspace" / f"zz-bench-{k}.txt"
         a.write_text("trace\n" * 50)
         b.write_text("out\n")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         commit_files(root, f"bench {k}", [str(a.relative_to(root)), str(b.relative_to(root))])
         times.append(time.perf_counter() - start)
-    return median(times)
+        cpus.append(_cpu() - cpu)
+    return median(times), median(cpus)
 
 
 def main() -> None:
@@ -125,22 +134,23 @@ def main() -> None:
             run = [*cmd, "run", GOAL, "--project", PROJECT, "--mode", "follower", "--quiet"]
             timed(run, root)  # warm-up
             runs = median([timed(run, root) for _ in range(ROUNDS)])
-            git = commit_cost(root)
+            git, git_cpu = commit_cost(root)
             timed([*cmd, "memory", "consolidate"], root)  # everything so far
             log = median([timed([*cmd, "log"], root) for _ in range(ROUNDS)])
             consol = []
             for _ in range(3):
                 timed(run, root)
                 consol.append(timed([*cmd, "memory", "consolidate"], root))
-            results[n] = (runs, git, log, median(consol))
+            results[n] = (runs, git, log, median(consol), git_cpu)
             print(f"{n:>6} previous runs (history written in {made:.1f} s): run {runs:.3f} s, "
-                  f"its commit {git * 1000:.1f} ms, log {log:.3f} s, consolidate after one "
-                  f"run {median(consol):.3f} s", flush=True)
+                  f"its commit {git * 1000:.1f} ms ({git_cpu * 1000:.1f} ms CPU), log "
+                  f"{log:.3f} s, consolidate after one run {median(consol):.3f} s", flush=True)
     base = results[SIZES[0]]
     for n in SIZES[1:]:
-        runs, git, log, consol = results[n]
+        runs, git, log, consol, git_cpu = results[n]
         row(f"history {n:,} runs", f"run {runs:.3f} s ({runs / base[0]:.2f}x of {SIZES[0]}), "
-            f"commit {git * 1000:.1f} ms ({git / base[1]:.2f}x), log {log:.3f} s, "
+            f"commit {git * 1000:.1f} ms ({git / base[1]:.2f}x; CPU {git_cpu / base[4]:.2f}x), "
+            f"log {log:.3f} s, "
             f"consolidate after 1 run {consol:.3f} s")
 
 
