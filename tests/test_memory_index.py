@@ -182,3 +182,26 @@ def test_a_settled_trace_rewritten_by_rename_is_read_again(ws):
     hits = memory.search(ws, "recipes")
     assert hits and hits[0].path.endswith(trace.name) and hits[0].title == "sort the recipes"
     assert memory.search(ws, "bookmarks") == []
+
+
+def test_a_short_term_folder_keeps_its_listing_and_survives_a_broken_one(ws):
+    """The listing (name -> inode of each settled trace) is what a query after a new run
+    compares; a damaged one is ignored and the folder's rows are compared instead."""
+    import marshal
+
+    traces = [make_trace(ws, goal) for goal in GOALS[:3]]
+    age_memory(ws)
+    folder = traces[0].parent
+    rel = folder.relative_to(ws.root).as_posix()
+    with memory.MemoryIndex(ws) as index:
+        index.refresh()
+        (blob,) = index.db.execute("SELECT listing FROM dirs WHERE path = ?", (rel,)).fetchone()
+    assert marshal.loads(blob) == {t.name: t.stat().st_ino for t in traces}
+    with memory.MemoryIndex(ws) as index:
+        index.db.execute("UPDATE dirs SET listing = ?, mtime_ns = NULL WHERE path = ?",
+                         (b"\x00not marshal", rel))
+    traces[1].unlink()
+    added = make_trace(ws, "water the bonsai trees")
+    assert memory.search(ws, "bonsai")[0].path.endswith(added.name)
+    assert memory.search(ws, "fibonacci")[0].path.endswith(traces[0].name)
+    assert memory.search(ws, "failing tests") == []  # the deleted trace is forgotten

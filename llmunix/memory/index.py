@@ -12,7 +12,10 @@ safe). A query does not re-read memory: it stats the few memory folders and re-r
 files of a folder whose mtime changed (every trace write ends with a create or a rename, which
 changes its folder's mtime), comparing each file's mtime and size with what was indexed (in
 short_term/, a settled trace whose inode is the one indexed is taken as unchanged: traces end
-with an atomic rename, so no stat per trace).
+with an atomic rename, so no stat per trace). Such a folder also keeps its listing as of the last
+scan (name -> inode of each settled trace, one marshal blob): a query after a new run compares
+the folder's names and inodes with it and looks up only what differs, rather than every row of
+a 100,000-trace folder.
 A folder or file changed within the last RACY_S seconds is re-checked on the next query, since
 filesystem timestamps are coarse (the "racy" case git also guards against). Goal matching
 checks only the project's long_term/ folder, however many short-term traces there are.
@@ -23,6 +26,7 @@ keeps `.`, `/`, `-` and `_` inside tokens, so FTS5 sees exactly those terms.
 
 from __future__ import annotations
 
+import marshal
 import os
 import sqlite3
 import time
@@ -41,7 +45,7 @@ from llmunix.workspace.layout import Project, Workspace
 INDEX_FILE = "memory-index.sqlite"
 # every table any schema version made (dropped when the version changes)
 _TABLES = ("vocab", "words", "postings", "dirs", "files", "docs", "goals", "goal_df", "stats")
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 RACY_S = 2.0
 TIER_ORDER = {"beta": 0, "alpha": 1, "delta": 2, "gamma": 3}
 SYSTEM_FILES = {"system/memory_log.md": "alpha", "system/SmartLibrary.md": "delta"}
@@ -50,7 +54,7 @@ SYSTEM_FILES = {"system/memory_log.md": "alpha", "system/SmartLibrary.md": "delt
 # goals counts, per project, the learned traces (beta) of each goal signature, and goal_df how
 # many of those distinct signatures use each word: both kept by deltas as files change.
 _SCHEMA = """
-CREATE TABLE dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER);
+CREATE TABLE dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER, listing BLOB);
 CREATE TABLE files (path TEXT PRIMARY KEY, dir TEXT, mtime_ns INTEGER, size INTEGER,
                     ino INTEGER);
 CREATE INDEX files_dir ON files(dir);
@@ -162,40 +166,30 @@ class MemoryIndex:
         project) folders); returns how many files were re-read."""
         now = time.time_ns()
         racy = int(RACY_S * 1e9)
-        stored = dict(self.db.execute("SELECT path, mtime_ns FROM dirs"))
+        stored = {path: (mtime, listing) for path, mtime, listing in self.db.execute(
+            "SELECT path, mtime_ns, listing FROM dirs")}
         # ("file", rel, tier, project, dir, mtime, size, racy, inode) | ("gone", rel)
         changes: list[tuple] = []
-        dir_updates: dict[str, int | None] = {}
+        # folder -> (mtime or None: look again next time, listing blob or None); None: forget
+        dir_updates: dict[str, tuple[int | None, bytes | None] | None] = {}
         watched = self._watched() if only is None else only
         for folder, tier, project in watched:
             try:
                 mtime = os.stat(self.root / folder).st_mtime_ns
             except OSError:
                 mtime = -1
-            if folder in stored and stored[folder] is not None and stored[folder] == mtime:
+            had_dir = stored.get(folder)
+            if had_dir is not None and had_dir[0] is not None and had_dir[0] == mtime:
                 continue
-            known = {p: (m, s, i) for p, m, s, i in self.db.execute(
-                "SELECT path, mtime_ns, size, ino FROM files WHERE dir = ?", (folder,))}
-            seen = set()
-            clean = now - mtime > racy
             # short-term traces are written once and finished by an atomic rename (a new
             # inode): a settled one whose inode is unchanged is not stat'ed again, so a run
             # does not pay a stat per trace of a big short_term/ folder
-            by_inode = tier == "gamma"
-            for entry in _scan(self.root / folder):
-                rel = f"{folder}/{entry.name}"
-                seen.add(rel)
-                had = known.get(rel)
-                if by_inode and had is not None and had[0] != -1 and had[2] == entry.inode():
-                    continue
-                st = entry.stat()
-                if had is None or had[:2] != (st.st_mtime_ns, st.st_size):
-                    if now - st.st_mtime_ns <= racy:
-                        clean = False
-                    changes.append(("file", rel, tier, project, folder, st.st_mtime_ns,
-                                    st.st_size, now - st.st_mtime_ns <= racy, st.st_ino))
-            changes += [("gone", rel) for rel in known if rel not in seen]
-            dir_updates[folder] = mtime if clean else None
+            listing = _listing(had_dir[1]) if tier == "gamma" and had_dir else None
+            clean, settled = self._scan_folder(folder, tier, project, now, racy, listing,
+                                               changes)
+            clean = clean and now - mtime > racy
+            blob = marshal.dumps(settled) if settled is not None else None
+            dir_updates[folder] = (mtime if clean else None, blob)
         if only is None:
             changes += self._system_changes(now, racy)
             live = {f for f, _t, _p in watched} | {"system"}
@@ -203,11 +197,56 @@ class MemoryIndex:
                 if folder not in live:
                     changes += [("gone", rel) for (rel,) in self.db.execute(
                         "SELECT path FROM files WHERE dir = ?", (folder,))]
-                    dir_updates[folder] = -2  # forget the folder
+                    dir_updates[folder] = None  # forget the folder
         if not changes and not dir_updates:
             return 0
         self._apply(changes, dir_updates)
         return sum(1 for c in changes if c[0] == "file")
+
+    def _scan_folder(self, folder: str, tier: str, project: str, now: int, racy: int,
+                     listing: dict[str, int] | None, changes: list[tuple]
+                     ) -> tuple[bool, dict[str, int] | None]:
+        """Add what changed in `folder` to `changes`; returns whether no file in it is racy,
+        and (short-term folders) its new listing of settled traces (name -> inode)."""
+        by_inode = tier == "gamma"
+        prefix = f"{folder}/"
+        if listing is None:  # no listing yet: every row of the folder
+            known = {p: (m, s, i) for p, m, s, i in self.db.execute(
+                "SELECT path, mtime_ns, size, ino FROM files WHERE dir = ?", (folder,))}
+        else:  # the listing holds the settled traces; only racy rows are not in it
+            known = {p: (m, s, i) for p, m, s, i in self.db.execute(
+                "SELECT path, mtime_ns, size, ino FROM files WHERE dir = ? AND mtime_ns = -1",
+                (folder,))}
+        settled: dict[str, int] | None = {} if by_inode else None
+        clean = True
+        seen = set()
+        for entry in _scan(self.root / folder):
+            name = entry.name
+            if listing is not None and listing.get(name) == entry.inode():
+                settled[name] = listing[name]
+                continue
+            rel = prefix + name
+            seen.add(rel)
+            had = known.get(rel)
+            if had is None and listing is not None:
+                had = self.db.execute("SELECT mtime_ns, size, ino FROM files WHERE path = ?",
+                                      (rel,)).fetchone()
+            if by_inode and had is not None and had[0] != -1 and had[2] == entry.inode():
+                settled[name] = had[2]
+                continue
+            st = entry.stat()
+            is_racy = now - st.st_mtime_ns <= racy
+            if had is None or tuple(had[:2]) != (st.st_mtime_ns, st.st_size):
+                clean = clean and not is_racy
+                changes.append(("file", rel, tier, project, folder, st.st_mtime_ns,
+                                st.st_size, is_racy, st.st_ino))
+            if settled is not None and not is_racy:
+                settled[name] = st.st_ino
+        if listing is not None:
+            changes += [("gone", prefix + n) for n in listing if n not in settled
+                        and prefix + n not in seen]
+        changes += [("gone", rel) for rel in known if rel not in seen]
+        return clean, settled
 
     def _system_changes(self, now: int, racy: int) -> list[tuple]:
         changes: list[tuple] = []
@@ -225,7 +264,8 @@ class MemoryIndex:
                                 now - st.st_mtime_ns <= racy, st.st_ino))
         return changes
 
-    def _apply(self, changes: list[tuple], dir_updates: dict[str, int | None]) -> None:
+    def _apply(self, changes: list[tuple],
+               dir_updates: dict[str, tuple[int | None, bytes | None] | None]) -> None:
         parsed = []
         for change in changes:
             if change[0] != "file":
@@ -260,11 +300,12 @@ class MemoryIndex:
                     n_docs, total_len = n_docs + 1, total_len + len(doc.words)
                     if tier == "beta" and doc.kind == "trace" and doc.signature:
                         goals[(project, doc.signature)] += 1
-            for folder, mtime in dir_updates.items():
-                if mtime == -2:
+            for folder, update in dir_updates.items():
+                if update is None:
                     db.execute("DELETE FROM dirs WHERE path = ?", (folder,))
                 else:
-                    db.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?)", (folder, mtime))
+                    db.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)",
+                               (folder, *update))
             self._count_goals(goals)
             db.executemany(
                 "INSERT INTO stats VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
@@ -402,6 +443,17 @@ class MemoryIndex:
                     out.append((min(round(score, 4), 0.99), False, best[sig][1]))
         out.sort(key=lambda m: (-m[0], not m[1], m[2]))
         return out
+
+
+def _listing(blob: bytes | None) -> dict[str, int] | None:
+    """A folder's stored listing (name -> inode), None when absent or unreadable."""
+    if not blob:
+        return None
+    try:
+        listing = marshal.loads(blob)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return listing if isinstance(listing, dict) else None
 
 
 def _scan(folder: Path):
