@@ -307,14 +307,10 @@ class OpenAIRuntime(Runtime):
                               hint="see the server's log; raise request_timeout_s if it is "
                                    "just slow") from None
         except wire.Disconnected as exc:
-            if progress.chunks:
-                raise ServerError(
-                    f"the server at {self.base_url} broke off its reply after "
-                    f"{progress.chunks} chunks ({exc.__cause__ or exc})",
-                    hint="see the server's log: it may have crashed or been stopped") from None
-            raise ServerError(f"lost the connection to the server at {self.base_url}: "
-                              f"{exc.__cause__ or exc}",
-                              hint="is the server still running? see its log") from None
+            cause = exc.__cause__ or exc
+            raise self._broken(progress, f"{cause}", ServerError(
+                f"lost the connection to the server at {self.base_url}: {cause}",
+                hint="is the server still running? see its log")) from None
         except wire.StreamError as exc:  # an error event in the stream
             raise ServerError(f"the server at {self.base_url} reported an error: "
                               f"{detail_of(exc.body, str(exc.message))}",
@@ -322,13 +318,18 @@ class OpenAIRuntime(Runtime):
         except (LlmunixError, asyncio.CancelledError):
             raise
         except Exception as exc:  # noqa: BLE001 - a broken stream, whatever the client raises
-            if progress.chunks:
-                raise ServerError(
-                    f"the server at {self.base_url} broke off its reply after "
-                    f"{progress.chunks} chunks ({type(exc).__name__}: {exc})",
-                    hint="see the server's log: it may have crashed or been stopped") from None
-            raise ServerError(f"unreadable reply from the server at {self.base_url}: "
-                              f"{type(exc).__name__}: {exc}", hint="see the server's log") from None
+            cause = f"{type(exc).__name__}: {exc}"
+            raise self._broken(progress, cause, ServerError(
+                f"unreadable reply from the server at {self.base_url}: {cause}",
+                hint="see the server's log")) from None
+
+    def _broken(self, progress: _Reply, cause: str, before_any: ServerError) -> ServerError:
+        """A stream that failed: cut off midway once chunks had come, else `before_any`."""
+        if not progress.chunks:
+            return before_any
+        return ServerError(f"the server at {self.base_url} broke off its reply after "
+                           f"{progress.chunks} chunks ({cause})",
+                           hint="see the server's log: it may have crashed or been stopped")
 
     async def _unstreamed(self, body: dict, shape: RequestShape, model: str) -> _Reply:
         """The same request without streaming, after a stream that ended with no data at all:

@@ -129,13 +129,19 @@ async def _raise_for_status(response: httpx2.Response) -> None:
     raise StatusError(response.status_code, _parse(text), headers, text)
 
 
+async def _lines(response: httpx2.Response) -> AsyncIterator[str]:
+    async for line in response.aiter_lines():
+        yield line
+    yield ""  # ends a last event that the body ended without its blank line
+
+
 async def _events(response: httpx2.Response) -> AsyncIterator[Any]:
     """The SSE framing (data lines joined, a blank line ends an event, `:` comments). After
     `[DONE]` the rest of the body is still read: a response read to its end leaves its
     connection open for the next request (else every turn connects anew)."""
     data: list[str] = []
     done = False
-    async for line in response.aiter_lines():
+    async for line in _lines(response):
         if done:
             continue
         if line:
@@ -150,11 +156,6 @@ async def _events(response: httpx2.Response) -> AsyncIterator[Any]:
             done = True
             continue
         chunk = json.loads(payload)  # not JSON: the runtime reports an unreadable reply
-        if isinstance(chunk, dict) and chunk.get("error") is not None:
-            raise StreamError(chunk["error"])
-        yield chunk
-    if data and not done and not data[0].startswith("[DONE]"):  # an event with no blank line
-        chunk = json.loads("\n".join(data))
         if isinstance(chunk, dict) and chunk.get("error") is not None:
             raise StreamError(chunk["error"])
         yield chunk
