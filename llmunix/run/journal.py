@@ -76,6 +76,24 @@ class Orphan:
             self.fd = -1
 
 
+def _lock_if_dead(path: Path) -> int | None:
+    """A descriptor holding the lock of journal `path` when its run's process is gone; None
+    while the run lives, or when the journal is gone (its run finished meanwhile)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)  # its run is alive
+        return None
+    if not path.exists():  # finished and removed between listing and locking
+        os.close(fd)
+        return None
+    return fd
+
+
 def orphans(root: Path) -> list[Orphan]:
     """Journals of runs whose process is gone, each locked by this process until `done()` or
     `release()`. Cheap when there are none: one listing of a small folder."""
@@ -87,17 +105,8 @@ def orphans(root: Path) -> list[Orphan]:
     found = []
     for name in names:
         path = folder / name
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)  # its run is alive
-            continue
-        if not path.exists():  # finished and removed between listing and locking
-            os.close(fd)
+        fd = _lock_if_dead(path)
+        if fd is None:
             continue
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
@@ -150,17 +159,11 @@ def settle_windows(root: Path, workspace_dir: Path) -> None:
     for name in names:
         window = folder / name
         journal = window.with_suffix(".json")
-        try:
-            fd = os.open(journal, os.O_RDONLY)
-        except FileNotFoundError:
+        if not journal.exists():
             window.unlink(missing_ok=True)  # its run ended; nothing to settle
             continue
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)  # alive, or being recovered by a command that settles it itself
+        fd = _lock_if_dead(journal)
+        if fd is None:  # alive, or being recovered by a command that settles it itself
             continue
         try:
             found = window_changes(window)
