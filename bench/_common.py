@@ -48,3 +48,32 @@ def percentile(values: list[float], pct: float) -> float:
 
 def row(label: str, value: str, goal: str = "", note: str = "") -> None:
     print(f"{label:<44} {value:>12}  {goal:<14} {note}")
+
+
+def stream_bodies(url: str, bodies: list[dict], client: str = "openai") -> float:
+    """Send chat-completion `bodies` one after the other, streamed and read to the end, with
+    the bare `openai` client or llmunix's own wire (`client="wire"`): wall seconds."""
+    import asyncio
+
+    async def send_all() -> None:
+        if client == "wire":
+            from llmunix.runtimes.openai_http import Client
+
+            async with Client(url, "bench") as wire:
+                for body in bodies:
+                    async with wire.stream("/chat/completions", body, timeout=60) as stream:
+                        async for _ in stream:
+                            pass
+            return
+        import openai
+
+        async with openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0) as bare:
+            for body in bodies:
+                stream = await bare.post("/chat/completions", body=body, cast_to=object,
+                                         stream=True, stream_cls=openai.AsyncStream[object])
+                async for _ in stream:
+                    pass
+
+    start = time.perf_counter()
+    asyncio.run(send_all())
+    return time.perf_counter() - start

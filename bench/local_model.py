@@ -21,7 +21,6 @@ Goals: <= 5 ms a turn and <= 150 ms a run over the bare client.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, llmunix_cmd, row
+from _common import ROOT, llmunix_cmd, row, stream_bodies
 
 from llmunix.run import runner
 from llmunix.workspace.layout import Workspace
@@ -84,21 +83,8 @@ def llmunix_turns(ws: Workspace, upstream: str) -> tuple[float, float, int, list
 
 
 def bare_turns(upstream: str, bodies: list[dict]) -> tuple[float, float]:
-    import openai
-
     with ToolChoiceProxy(upstream, tool=None) as proxy:
-        async def send_all() -> None:
-            async with openai.AsyncOpenAI(base_url=proxy.url, api_key="bench",
-                                          max_retries=0) as client:
-                for body in bodies:
-                    stream = await client.post("/chat/completions", body=body, cast_to=object,
-                                               stream=True, stream_cls=openai.AsyncStream[object])
-                    async for _ in stream:
-                        pass
-
-        start = time.perf_counter()
-        asyncio.run(send_all())
-        wall = time.perf_counter() - start
+        wall = stream_bodies(proxy.url, bodies)
         return wall, chat_time(proxy, 0)[0]
 
 

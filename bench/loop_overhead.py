@@ -16,7 +16,6 @@ with nothing else around it (the part of the figure that is HTTP alone), and by 
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import statistics
 import tempfile
@@ -24,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import row
+from _common import row, stream_bodies
 
 from llmunix.run import runner
 from llmunix.trace.events import RunFinished, RunStarted
@@ -120,28 +119,7 @@ def bare_client(conn, url: str, bodies: list[dict], which: str = "wire"
     conn.send(("script", len(bodies)))
     conn.recv()
 
-    async def send_all() -> None:
-        if which == "wire":
-            from llmunix.runtimes.openai_http import Client
-
-            async with Client(url, "bench") as client:
-                for body in bodies:
-                    async with client.stream("/chat/completions", body, timeout=60) as stream:
-                        async for _ in stream:
-                            pass
-            return
-        import openai
-
-        async with openai.AsyncOpenAI(base_url=url, api_key="bench") as client:
-            for body in bodies:
-                stream = await client.post("/chat/completions", body=body, cast_to=object,
-                                           stream=True, stream_cls=openai.AsyncStream[object])
-                async for _ in stream:
-                    pass
-
-    start = time.perf_counter()
-    asyncio.run(send_all())
-    wall = time.perf_counter() - start
+    wall = stream_bodies(url, bodies, which)
     busy, _ = _report(conn, len(bodies))
     return wall, busy
 
