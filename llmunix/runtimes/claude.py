@@ -218,26 +218,25 @@ class ClaudeRuntime(Runtime):
 
         schema = dict(BUILTIN_SCHEMAS[name])
         description = schema.pop("description")
+        return sdk.tool(name, description, schema)(self._session_handler(session, name))
 
+    def _skill_tool(self, session: RunSession, sdk):
+        """llmunix's Skill tool (kernel/skills.py), the same as on the openai runtime."""
+        from llmunix.kernel.skills import DESCRIPTION, SCHEMA
+
+        return sdk.tool(SKILL_TOOL, DESCRIPTION, SCHEMA)(
+            self._session_handler(session, SKILL_TOOL))
+
+    def _session_handler(self, session: RunSession, name: str):
+        """An in-process MCP tool handler that runs `name` through the session for the agent
+        that called it."""
         async def handler(args: dict) -> dict:
             agent = self._callers.get(MCP_PREFIX + name)
             result = await asyncio.to_thread(session.run_tool, name, args, agent)
             return {"content": [{"type": "text", "text": result.output or "(no output)"}],
                     "is_error": result.is_error}
 
-        return sdk.tool(name, description, schema)(handler)
-
-    def _skill_tool(self, session: RunSession, sdk):
-        """llmunix's Skill tool (kernel/skills.py), the same as on the openai runtime."""
-        from llmunix.kernel.skills import DESCRIPTION, SCHEMA
-
-        async def handler(args: dict) -> dict:
-            agent = self._callers.get(MCP_PREFIX + SKILL_TOOL)
-            result = await asyncio.to_thread(session.run_tool, SKILL_TOOL, args, agent)
-            return {"content": [{"type": "text", "text": result.output or "(no output)"}],
-                    "is_error": result.is_error}
-
-        return sdk.tool(SKILL_TOOL, DESCRIPTION, SCHEMA)(handler)
+        return handler
 
     async def _prompt_tool(self, session: RunSession, spec, args: dict, sdk) -> str:
         """A prompt tool is a one-shot model call whose system prompt is the tool's body."""
