@@ -94,10 +94,9 @@ def add(a, b):
 """
 
 
-def processes_with_marker(marker: str) -> list[int]:
-    """Host pids of live (not zombie) processes whose command line starts with `marker`. Pids
-    inside the sandbox are its own PID namespace's, so a child is found by a marker set as its
-    argv[0] (`exec -a`) instead."""
+def processes_matching(match, *, zombies: bool = False) -> list[int]:
+    """Host pids of processes whose command line (bytes) `match` accepts; zombies (ended,
+    not yet reaped) only with `zombies`."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -109,9 +108,16 @@ def processes_with_marker(marker: str) -> list[int]:
                 zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
         except OSError:
             continue
-        if cmdline.startswith(marker.encode()) and not zombie:
+        if match(cmdline) and (zombies or not zombie):
             found.append(int(entry))
     return found
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """Host pids of live (not zombie) processes whose command line starts with `marker`. Pids
+    inside the sandbox are its own PID namespace's, so a child is found by a marker set as its
+    argv[0] (`exec -a`) instead."""
+    return processes_matching(lambda cmdline: cmdline.startswith(marker.encode()))
 
 
 def processes_gone(marker: str) -> bool:

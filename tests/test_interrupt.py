@@ -20,7 +20,14 @@ from llmunix.errors import EXIT_INTERRUPTED
 from llmunix.kernel.session import INTERRUPTED_OUTPUT, MCP_PREFIX
 from llmunix.trace.markdown import find_traces, read_trace
 from tests.scripted.openai_server import tool_call
-from tests.support import LLMUNIX, NO_USER_CONFIG, agent_text, new_workspace, write_spec
+from tests.support import (
+    LLMUNIX,
+    NO_USER_CONFIG,
+    agent_text,
+    new_workspace,
+    processes_matching,
+    write_spec,
+)
 
 WAIT = 60  # seconds: a guard against a hang, never a measurement
 # Two long sleeps in the background of the shell; their unusual lengths find them in the process
@@ -73,20 +80,7 @@ class Terminal:
 
 def tool_processes() -> list[int]:
     """Live processes (zombies waiting for a reaper count as gone) of the tool's command."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(mark in cmdline for mark in MARKS):
-            found.append(int(entry))
-    return found
+    return processes_matching(lambda cmdline: any(mark in cmdline for mark in MARKS))
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.examples.hello_notes import GOAL, PROJECT
 from tests.scripted.openai_server import OpenAIServer, tool_call
-from tests.support import LLMUNIX, run_cli
+from tests.support import LLMUNIX, processes_matching, run_cli
 
 NO_MODEL = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
 
@@ -117,15 +117,7 @@ def _run_until_bash_starts(root: Path, server: OpenAIServer, token: str):
 
 
 def _alive_with(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
+    return processes_matching(lambda cmdline: token.encode() in cmdline, zombies=True)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
