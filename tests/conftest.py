@@ -16,6 +16,18 @@ def _no_user_config(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(params=["claude", "openai"])
+def model(request, tmp_path):
+    """The scripted model of one runtime (tests/test_scenarios.py: Model): a test that takes
+    it runs once on each runtime. A module may define its own `model` instead."""
+    from tests.test_scenarios import Model
+
+    fixture = "anthropic_server" if request.param == "claude" else "openai_server"
+    home = tmp_path / "home"
+    home.mkdir()
+    return Model(request.param, request.getfixturevalue(fixture), home)
+
+
 @pytest.fixture
 def anthropic_server():
     """A scripted Anthropic Messages API on 127.0.0.1 (see tests/scripted/anthropic_server.py)."""

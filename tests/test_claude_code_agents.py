@@ -16,7 +16,7 @@ from llmunix.specs.agents import load_agent
 from llmunix.specs.tools import load_tool
 from llmunix.workspace.layout import Workspace
 from tests.support import new_workspace, run_cli
-from tests.test_scenarios import Model, only_trace
+from tests.test_scenarios import only_trace
 
 CORPUS = Path(__file__).parent / "fixtures" / "claude_corpus"
 DIALECTS = Path(__file__).parent / "fixtures" / "dialects"
@@ -158,14 +158,6 @@ def test_a_markdown_file_without_frontmatter_or_fields_is_still_refused(tmp_path
     path.write_text("# Notes\n\nJust notes.\n")
     spec, problems = load_agent(path, "user")
     assert spec is None and any("no frontmatter" in p.message for p in problems)
-
-
-@pytest.fixture(params=["claude", "openai"])
-def model(request, tmp_path):
-    fixture = "anthropic_server" if request.param == "claude" else "openai_server"
-    home = tmp_path / "home"
-    home.mkdir()
-    return Model(request.param, request.getfixturevalue(fixture), home)
 
 
 def test_a_call_of_an_unimplemented_tool_is_refused_with_the_reason(model, tmp_path):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from llmunix.trace.markdown import find_traces, read_trace
 from llmunix.workspace.layout import Workspace
 from tests.support import agent_text, new_workspace, run_cli, write_spec
@@ -15,15 +13,6 @@ from tests.test_scenarios import Model
 
 KEEPER_BODY = "KEEPER-MARKER: you keep notes."
 MEMORY_TOOLS = "Read, MemorySearch, MemoryWrite"
-
-
-@pytest.fixture(params=["claude", "openai"])
-def model(request, tmp_path):
-    """The scripted model of one runtime (see tests/test_scenarios.py)."""
-    fixture = "anthropic_server" if request.param == "claude" else "openai_server"
-    home = tmp_path / "home"
-    home.mkdir()
-    return Model(request.param, request.getfixturevalue(fixture), home)
 
 
 def _workspace(model: Model, tmp_path, tools: str = MEMORY_TOOLS, extra: str = "") -> Workspace:

@@ -27,15 +27,6 @@ SUMMARIZER = {
 }
 
 
-@pytest.fixture(params=["claude", "openai"])
-def model(request, tmp_path):
-    runtime = request.param
-    fixture = "anthropic_server" if runtime == "claude" else "openai_server"
-    home = tmp_path / "home"
-    home.mkdir()
-    return Model(runtime, request.getfixturevalue(fixture), home)
-
-
 @pytest.fixture()
 def ws(model, tmp_path):
     ws = new_workspace(tmp_path / "ws")

@@ -19,8 +19,7 @@ from tests import test_scenarios as scenarios
 from tests.support import agent_text, processes_gone, run_cli, write_spec
 from tests.test_scenarios import SECRET, files, only_trace
 
-model = scenarios.model  # the two runtimes' fixtures, shared with the common scenarios
-ws = scenarios.ws
+ws = scenarios.ws  # with conftest's `model`: the two runtimes, as in the common scenarios
 
 pytestmark = pytest.mark.usefixtures("bubblewrap")
 

@@ -33,14 +33,6 @@ def write_mcp_json(ws: Workspace, servers: dict) -> None:
     (ws.root / ".mcp.json").write_text(json.dumps({"mcpServers": servers}, indent=2))
 
 
-@pytest.fixture(params=["claude", "openai"])
-def model(request, tmp_path):
-    fixture = "anthropic_server" if request.param == "claude" else "openai_server"
-    home = tmp_path / "home"
-    home.mkdir()
-    return Model(request.param, request.getfixturevalue(fixture), home)
-
-
 @pytest.fixture()
 def ws(model, tmp_path) -> Workspace:
     ws = new_workspace(tmp_path / "ws")

@@ -23,14 +23,6 @@ See reference.md for the word list.
 """
 
 
-@pytest.fixture(params=["claude", "openai"])
-def model(request, tmp_path):
-    fixture = "anthropic_server" if request.param == "claude" else "openai_server"
-    home = tmp_path / "home"
-    home.mkdir()
-    return Model(request.param, request.getfixturevalue(fixture), home)
-
-
 @pytest.fixture()
 def ws(model, tmp_path) -> Workspace:
     ws = new_workspace(tmp_path / "ws")
