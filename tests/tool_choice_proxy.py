@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.scripted import read_body
+
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -87,12 +89,7 @@ class ToolChoiceProxy:
             self._httpd = None
 
     def _relay(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        raw, body = read_body(handler)
         if handler.path.endswith("/chat/completions") and isinstance(body, dict):
             with self._lock:
                 first, self._forced = not self._forced, True

@@ -26,6 +26,16 @@ COUNT_TOKENS = "count_tokens"
 OTHER = "other"  # any other path: recorded, answered 404 or a harmless JSON
 
 
+def read_body(handler: BaseHTTPRequestHandler) -> tuple[bytes, Any]:
+    """A request's body: its bytes, and its JSON (None when it has none or is not JSON)."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length else b""
+    try:
+        return raw, json.loads(raw) if raw else None
+    except ValueError:
+        return raw, None
+
+
 @dataclass
 class Request:
     """One HTTP request as the server saw it."""
@@ -267,12 +277,7 @@ class ScriptedServer:
         # connection open like a real model server, so connection set-up is not measured.
         handler.close_connection = not self.keep_alive
         handler.chunked = False
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        raw, body = read_body(handler)
         parts = urlsplit(handler.path)
         with self._lock:
             req = Request(
