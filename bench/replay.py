@@ -55,7 +55,7 @@ main()
 """
 
 UNWANTED = ("openai", "anthropic", "claude_agent_sdk", "httpx", "git", "opentelemetry", "ssl",
-            "asyncio", "watchdog", "prompt_toolkit", "jsonschema", "filelock", "typer")
+            "asyncio", "watchdog", "prompt_toolkit", "jsonschema", "filelock", "typer", "pydantic")
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:

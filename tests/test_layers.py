@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "llmunix"
 
 # Lowest first. A module may import from its own layer or a lower one.
 LAYERS = [
-    {"llmunix", "llmunix.errors"},
+    {"llmunix", "llmunix.errors", "llmunix.checked"},
     {"workspace"},
     {"policy"},
     {"specs"},

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
+from llmunix.checked import Invalid, to_plain, validate
 from llmunix.errors import ConfigError, PolicyDenied
 from llmunix.policy.gate import (
     DEFAULT_DENY_COMMANDS,
@@ -248,7 +248,7 @@ def test_read_only_does_not_hide_an_outside_path(policy):
 
 
 def test_allowed_extensions(policy):
-    c = Constraints(allowed_extensions=["md", ".TXT"])
+    c = validate(Constraints, {"allowed_extensions": ["md", ".TXT"]})
     assert c.allowed_extensions == [".md", ".txt"]
     assert policy.check("Write", {"file_path": "n/x.md", "content": ""}, constraints=c).allowed
     assert policy.check("Write", {"file_path": "X.Txt", "content": ""}, constraints=c).allowed
@@ -347,15 +347,14 @@ def test_agent_deny_commands(policy):
 
 
 def test_constraints_model_is_strict():
-    with pytest.raises(ValidationError):
-        Constraints(read_onyl=True)
-    with pytest.raises(ValidationError):
-        Constraints(deny_commands=["re:(unclosed"])
-    with pytest.raises(ValidationError):
-        Constraints(allowed_extensions=[""])
-    with pytest.raises(ValidationError):
-        Constraints(max_file_size_mb=-1)
-    assert Constraints().model_dump() == {
+    for bad, where in [({"read_onyl": True}, "read_onyl: Extra inputs"),
+                       ({"deny_commands": ["re:(unclosed"]}, "deny_commands: Value error"),
+                       ({"allowed_extensions": [""]}, "cannot be empty"),
+                       ({"max_file_size_mb": -1}, "greater than or equal to 0"),
+                       ({"read_only": "yes"}, "valid boolean")]:
+        with pytest.raises(Invalid, match=where):
+            validate(Constraints, bad)
+    assert to_plain(Constraints()) == {
         "read_only": False,
         "allowed_extensions": None,
         "max_file_size_mb": None,

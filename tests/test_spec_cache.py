@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llmunix.cli.report import non_defaults
+from llmunix.checked import non_defaults, validate
 from llmunix.specs import cache as spec_cache
 from llmunix.specs.cache import CACHE_FILE, MAGIC, read_cache
 from llmunix.specs.models import LlmunixSettings
@@ -88,8 +88,7 @@ def test_specs_from_the_cache_equal_the_parsed_ones(tmp_path, monkeypatch):
     same_reports(parsed, cached)
     ruled = cached.registry.agents["ruled"]
     assert ruled.settings.constraints.allowed_extensions == [".md", ".txt"]
-    fields_set = parsed.registry.agents["ruled"].settings.model_fields_set
-    assert ruled.settings.model_fields_set == fields_set
+    assert ruled.settings == parsed.registry.agents["ruled"].settings
     assert load_registry(ws, ws.project("p1")).agents["ruled"].prompt == "Project ruled."
 
 
@@ -186,14 +185,17 @@ def test_a_read_only_workspace_boots_without_the_cache(tmp_path, monkeypatch):
     assert not list((ws.root / ".llmunix").glob(".spec-cache*"))  # no temporary file left
 
 
-@pytest.mark.parametrize("settings", [
-    {}, {"max_turns": 3}, {"constraints": {"read_only": True}},
-    {"constraints": {"write_paths": ["a/**"], "deny_commands": ["^x"]}, "models": ["m"]},
-    {"budget_usd": 0.0, "temperature": 1.5, "constraints": {"max_file_size_mb": 2}},
+@pytest.mark.parametrize("settings, shown", [
+    ({}, {}), ({"max_turns": 3}, {"max_turns": 3}),
+    ({"constraints": {"read_only": True}}, {"constraints": {"read_only": True}}),
+    ({"constraints": {"write_paths": ["a/**"], "deny_commands": ["^x"]}, "models": ["m"]},
+     {"constraints": {"write_paths": ["a/**"], "deny_commands": ["^x"]}, "models": ["m"]}),
+    ({"budget_usd": 0.0, "temperature": 1.5, "constraints": {"max_file_size_mb": 2}},
+     {"budget_usd": 0.0, "temperature": 1.5, "constraints": {"max_file_size_mb": 2.0}}),
+    ({"constraints": {"read_only": False}, "max_turns": None}, {}),  # given, but the defaults
 ])
-def test_settings_in_boot_json_are_pydantic_non_defaults(settings):
-    model = LlmunixSettings.model_validate(settings)
-    assert non_defaults(model) == model.model_dump(exclude_defaults=True)
+def test_settings_in_boot_json_are_the_non_defaults(settings, shown):
+    assert non_defaults(validate(LlmunixSettings, settings)) == shown
 
 
 def library_mtime(ws) -> int:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmunix.checked import non_defaults
 from llmunix.workspace.layout import relative_path as _rel
 
 
@@ -16,60 +17,6 @@ def print_json(data: Any) -> None:
     serves unindented output: 10x faster over thousands of specs)."""
     indent = 2 if sys.stdout.isatty() else None
     sys.stdout.write(json.dumps(data, indent=indent, default=str) + "\n")
-
-
-_MISSING = object()
-_DEFAULTS: dict[type, dict[str, Any] | None] = {}
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def non_defaults(model) -> dict[str, Any]:
-    """`model.model_dump(exclude_defaults=True)`, read straight from the model's values when
-    they are plain (text, numbers, lists of them, nested models): pydantic's serializer costs
-    ~20 us a model, a second over 20,000 agents."""
-    cls = type(model)
-    defaults = _DEFAULTS.get(cls, _MISSING)
-    if defaults is _MISSING:
-        try:
-            defaults = dict(cls().__dict__)
-        except Exception:  # noqa: BLE001 - a model with required fields: let pydantic do it
-            defaults = None
-        _DEFAULTS[cls] = defaults
-    if defaults is None:
-        return model.model_dump(exclude_defaults=True)
-    out = {}
-    for name, value in model.__dict__.items():
-        if hasattr(value, "__pydantic_fields__") and _is_class_default(defaults.get(name)):
-            nested = non_defaults(value)  # {}: equal to the default (pydantic's == is slower)
-            if nested:
-                out[name] = nested
-            continue
-        if value == defaults.get(name, _MISSING):
-            continue
-        if hasattr(value, "__pydantic_fields__"):
-            out[name] = non_defaults(value)
-        elif type(value) in _PLAIN:
-            out[name] = value
-        elif type(value) is list and all(type(v) in _PLAIN for v in value):
-            out[name] = list(value)
-        else:  # something pydantic would convert: let it
-            return model.model_dump(exclude_defaults=True)
-    return out
-
-
-_CLASS_DEFAULT: dict[int, bool] = {}
-
-
-def _is_class_default(default) -> bool:
-    """Whether a nested model's default is its class's own default instance, so that a value
-    equals it exactly when none of the value's fields differs from the class's defaults."""
-    key = id(default)
-    if key not in _CLASS_DEFAULT:
-        try:
-            _CLASS_DEFAULT[key] = default.__dict__ == type(default)().__dict__
-        except Exception:  # noqa: BLE001 - not a model, or one with required fields
-            _CLASS_DEFAULT[key] = False
-    return _CLASS_DEFAULT[key]
 
 
 def agent_to_dict(a, root: Path) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from llmunix.checked import Rule
 from llmunix.errors import ConfigError, PolicyDenied
 from llmunix.policy.commands import (
     _DENY_LABELS,
@@ -60,45 +60,43 @@ def canonical_tool(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
-class Constraints(BaseModel):
-    """An agent's `llmunix: constraints:` block, enforced by `Policy.check`."""
+def _normalize_extensions(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    out = []
+    for ext in value:
+        ext = ext.strip().lower()
+        if not ext or ext == ".":
+            raise ValueError("an allowed extension cannot be empty")
+        out.append(ext if ext.startswith(".") else "." + ext)
+    return out
 
-    model_config = ConfigDict(extra="forbid")
+
+def _check_write_paths(value: list[str] | None) -> list[str] | None:
+    for pattern in value or ():
+        if not pattern.strip():
+            raise ValueError("a write path cannot be empty")
+    return value
+
+
+def _check_deny_commands(value: list[str]) -> list[str]:
+    for pattern in value:
+        _compile_command_pattern(pattern)  # raises ValueError on a bad regex
+    return value
+
+
+@dataclass
+class Constraints:
+    """An agent's `llmunix: constraints:` block, enforced by `Policy.check`. A plain dataclass
+    (llmunix/checked.py): `checked.validate(Constraints, data)` checks input."""
 
     read_only: bool = False
-    allowed_extensions: list[str] | None = None
-    max_file_size_mb: float | None = Field(default=None, ge=0)
-    write_paths: list[str] | None = None
-    deny_commands: list[str] = Field(default_factory=list)
+    allowed_extensions: Annotated[list[str] | None, Rule(after=_normalize_extensions)] = None
+    max_file_size_mb: Annotated[float | None, Rule(ge=0)] = None
+    write_paths: Annotated[list[str] | None, Rule(after=_check_write_paths)] = None
+    deny_commands: Annotated[list[str], Rule(after=_check_deny_commands)] = field(
+        default_factory=list)
     network: bool = False  # processes this agent starts may use the network
-
-    @field_validator("allowed_extensions")
-    @classmethod
-    def _normalize_extensions(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        out = []
-        for ext in value:
-            ext = ext.strip().lower()
-            if not ext or ext == ".":
-                raise ValueError("an allowed extension cannot be empty")
-            out.append(ext if ext.startswith(".") else "." + ext)
-        return out
-
-    @field_validator("write_paths")
-    @classmethod
-    def _check_write_paths(cls, value: list[str] | None) -> list[str] | None:
-        for pattern in value or ():
-            if not pattern.strip():
-                raise ValueError("a write path cannot be empty")
-        return value
-
-    @field_validator("deny_commands")
-    @classmethod
-    def _check_deny_commands(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            _compile_command_pattern(pattern)  # raises ValueError on a bad regex
-        return value
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError
-
+from llmunix.checked import Invalid, field_names, validate
 from llmunix.errors import SpecError
 from llmunix.policy.gate import Constraints
 from llmunix.policy.rules import ToolRules, split_entries
@@ -205,7 +204,7 @@ class _AgentReader(_Reader):
         data = dict(raw)
         legacy = self.meta.get("constraints")
         if isinstance(legacy, dict) and "constraints" not in data:
-            known = set(Constraints.model_fields)
+            known = set(field_names(Constraints))
             data["constraints"] = {k: v for k, v in legacy.items() if k in known}
         max_turns = self.meta.get("maxTurns")
         if max_turns is not None and "max_turns" not in data:
@@ -216,9 +215,9 @@ class _AgentReader(_Reader):
             cons.setdefault("read_only", True)
             data["constraints"] = cons
         try:
-            return LlmunixSettings.model_validate(data, strict=True)
-        except ValidationError as exc:
-            for err in exc.errors():
+            return validate(LlmunixSettings, data, strict=True)
+        except Invalid as exc:
+            for err in exc.errors:
                 loc = [str(p) for p in err["loc"]]
                 key = f"llmunix.{loc[0]}" if loc else "llmunix"
                 if not self.doc.line_of(key):
@@ -228,7 +227,7 @@ class _AgentReader(_Reader):
                 if err["type"] == "extra_forbidden":
                     msg = f"unknown setting '{where}'"
                     model = LlmunixSettings if len(loc) == 1 else Constraints
-                    allowed = model.model_fields
+                    allowed = field_names(model)
                     hint = "valid: " + ", ".join(allowed)
                 else:
                     msg = f"{where}: {msg}"

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from llmunix.checked import non_defaults
 from llmunix.specs.models import AgentSpec
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -55,7 +56,7 @@ def to_claude(agent: AgentSpec) -> tuple[str, list[str]]:
         meta["mcpServers"] = [*names, *({s.name: _server(s)} for s in inline)]
     if agent.color:
         meta["color"] = agent.color
-    block = settings.model_dump(exclude_defaults=True)
+    block = non_defaults(settings)
     if block:
         meta["llmunix"] = block
     for key, what in (("budget_usd", "budget_usd"), ("timeout_s", "timeout_s")):

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from llmunix.checked import Rule
 from llmunix.policy.gate import Constraints
 from llmunix.policy.rules import ToolRules
 from llmunix.specs.claude_code import (
@@ -54,22 +53,24 @@ SCHEMA_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 DEFAULT_TOOL_TIMEOUT_S = 60.0
 
 
-class LlmunixSettings(BaseModel):
-    """The `llmunix:` block of an agent: settings llmunix enforces."""
+@dataclass
+class LlmunixSettings:
+    """The `llmunix:` block of an agent: settings llmunix enforces. A plain dataclass, checked
+    by `checked.validate` when the spec file is parsed."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    __checked_config__: ClassVar[dict] = {"allow_inf_nan": False}
 
-    max_turns: int | None = Field(None, gt=0)
-    budget_usd: float | None = Field(None, ge=0)
-    timeout_s: float | None = Field(None, gt=0)
+    max_turns: Annotated[int | None, Rule(gt=0)] = None
+    budget_usd: Annotated[float | None, Rule(ge=0)] = None
+    timeout_s: Annotated[float | None, Rule(gt=0)] = None
     # Model requests of this agent (openai runtime); None: llmunix.toml decides.
-    max_tokens: int | None = Field(None, gt=0)
-    temperature: float | None = Field(None, ge=0, le=2)
-    request_timeout_s: float | None = Field(None, gt=0)
-    constraints: Constraints = Constraints()
+    max_tokens: Annotated[int | None, Rule(gt=0)] = None
+    temperature: Annotated[float | None, Rule(ge=0, le=2)] = None
+    request_timeout_s: Annotated[float | None, Rule(gt=0)] = None
+    constraints: Constraints = field(default_factory=Constraints)
     # models the agent may run on, preferred first: with low energy the kernel state picks the
     # cheapest of them (kernel/state.py)
-    models: list[str] | None = Field(None, min_length=1, max_length=16)
+    models: Annotated[list[str] | None, Rule(min_length=1, max_length=16)] = None
 
 
 @dataclass(frozen=True, kw_only=True)

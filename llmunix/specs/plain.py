@@ -2,7 +2,7 @@
 without validating a second time: what the parser checked once is stored as it came out.
 
 Each spec class is written as the tuple of its fields in declaration order; the few fields that
-hold objects (the path, permission rules, MCP servers, the pydantic settings) have their own
+hold objects (the path, permission rules, MCP servers, the agent's settings) have their own
 codec. `SIGNATURE` names every field of every class involved, so a cache written before a
 field was added, removed or renamed is never read as if it were current."""
 
@@ -12,8 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from llmunix.checked import from_plain, to_plain
 from llmunix.policy.rules import Rule, ToolRules
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.mcp_servers import ServerConfig
@@ -27,10 +26,6 @@ def _names(cls) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def _model_names(cls) -> tuple[str, ...]:
-    return tuple(cls.model_fields)
-
-
 _FIELDS = {kind: _names(cls) for kind, cls in CLASSES.items()}
 _RULE, _SERVER, _DIAG = _names(Rule), _names(ServerConfig), _names(Diagnostic)
 _EMPTY_RULES = ToolRules()
@@ -38,59 +33,6 @@ _EMPTY_RULES = ToolRules()
 
 class PlainError(ValueError):
     """A value the plain form cannot hold (the file is then parsed at each boot instead)."""
-
-
-# ---------------------------------------------------------------- pydantic settings
-
-def _model_out(model: BaseModel) -> tuple:
-    """(plain field values, the fields set, nested models by field) of an already validated
-    model; nested models of a field whose declared type is that model's class only."""
-    cls = type(model)
-    if model.__pydantic_extra__ or model.__pydantic_private__:
-        raise PlainError(f"{cls.__name__} holds extra or private values")
-    values, nested = {}, {}
-    for name, value in model.__dict__.items():
-        if isinstance(value, BaseModel):
-            if cls.model_fields[name].annotation is not type(value):
-                raise PlainError(f"{cls.__name__}.{name} is not of its declared model")
-            nested[name] = _model_out(value)
-            values[name] = None  # keeps the field's place: the order of fields is kept
-        else:
-            values[name] = value
-    return values, tuple(sorted(model.__pydantic_fields_set__)), nested
-
-
-_MODEL_FIELDS: dict[type, tuple[frozenset, dict]] = {}  # class -> (field names, their types)
-
-
-def _model_in(cls: type[BaseModel], row: tuple) -> BaseModel:
-    """What `model_construct` does for a complete set of values, minus its per-field default
-    copying (the values are those of a model validated before)."""
-    known = _MODEL_FIELDS.get(cls)
-    if known is None:
-        fields = cls.__pydantic_fields__
-        known = _MODEL_FIELDS[cls] = (frozenset(fields),
-                                      {n: f.annotation for n, f in fields.items()})
-    values, fields_set, nested = row
-    data = dict(values)  # the cache keeps its own to write again
-    for name, sub in nested.items():
-        data[name] = _model_in(known[1][name], sub)
-    if data.keys() != known[0]:
-        raise PlainError(f"{cls.__name__}: fields differ")
-    model = cls.__new__(cls)
-    _set(model, "__dict__", data)
-    _set(model, "__pydantic_fields_set__", set(fields_set))
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
-    return model
-
-
-_set = object.__setattr__  # pydantic's own __setattr__ validates: not wanted here
-
-
-def _can_construct(cls: type[BaseModel]) -> bool:
-    return (not cls.__pydantic_post_init__ and not cls.__pydantic_root_model__
-            and cls.model_config.get("extra") != "allow" and not cls.__private_attributes__)
 
 
 # ---------------------------------------------------------------- field codecs
@@ -123,12 +65,12 @@ def _servers_in(row: Any) -> Any:
     return names, tuple(ServerConfig(*s) for s in servers)
 
 
-def _settings_out(value: BaseModel) -> tuple:
-    return _model_out(value)
+def _settings_out(value: LlmunixSettings) -> dict:
+    return to_plain(value)
 
 
-def _settings_in(row: tuple) -> BaseModel:
-    return _model_in(LlmunixSettings, row)
+def _settings_in(row: dict) -> LlmunixSettings:
+    return from_plain(LlmunixSettings, row)
 
 
 _CODECS = {  # field -> (to plain, from plain); the path is never stored: it is the cache key
@@ -144,8 +86,8 @@ def _signature() -> str:
     parts = [f"{kind}:{','.join(names)}" for kind, names in _FIELDS.items()]
     parts += [f"rule:{','.join(_RULE)}", f"server:{','.join(_SERVER)}",
               f"diagnostic:{','.join(_DIAG)}",
-              f"settings:{','.join(_model_names(LlmunixSettings))}",
-              f"constraints:{','.join(_model_names(Constraints))}"]
+              f"settings:{','.join(_names(LlmunixSettings))}",
+              f"constraints:{','.join(_names(Constraints))}"]
     return ";".join(parts)
 
 
@@ -155,8 +97,8 @@ SIGNATURE = _signature()
 def _usable() -> bool:
     from llmunix.policy.gate import Constraints
 
-    return all(_can_construct(c) for c in (LlmunixSettings, Constraints)) and not any(
-        hasattr(c, "__post_init__") for c in (*CLASSES.values(), Rule, ServerConfig))
+    return not any(hasattr(c, "__post_init__") for c in (
+        *CLASSES.values(), Rule, ServerConfig, LlmunixSettings, Constraints))
 
 
 USABLE = _usable()  # False: a class grew set-up code the plain form would skip; no cache

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from llmunix.checked import Invalid, validate
 from llmunix.errors import LlmunixError, SpecError
 from llmunix.policy.gate import Constraints
 from llmunix.specs.agents import parse_agent
@@ -112,10 +113,9 @@ def _merge_constraints(own: Any, creator: Constraints, problems: list[str]) -> d
         return None
     own = dict(own or {})
     try:
-        mine = Constraints.model_validate(own)
-    except Exception as exc:  # noqa: BLE001 - pydantic's message names the key
-        first = str(exc).splitlines()
-        problems.append(f"field 'constraints': {' '.join(first[1:3]).strip() or first[0]}")
+        mine = validate(Constraints, own, strict=False)
+    except Invalid as exc:
+        problems.append(f"field 'constraints': {exc}")
         return None
     merged = dict(own)
     if creator.read_only and not mine.read_only:

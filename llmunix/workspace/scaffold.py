@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmunix.errors import WorkspaceError
-from llmunix.workspace.config import CONFIG_FILE, default_config_text
+from llmunix.errors import ConfigError, WorkspaceError
+from llmunix.workspace.config import CONFIG_FILE, default_config_text, load_config
 from llmunix.workspace.layout import Project
 
 DEFAULT_PROJECT = "default"
@@ -82,6 +83,10 @@ def init_workspace(target: Path, *, force: bool = False, example: str | None = N
         _place(target / rel, rel, report, source=source)
     for name in [DEFAULT_PROJECT] + ([example] if example else []):
         Project(name, target / "projects" / name).create()
+    # checked now, so the first command reads the configuration from its cache; a broken
+    # config.toml of the user's is reported by that command
+    with contextlib.suppress(ConfigError):
+        load_config(target / CONFIG_FILE)
     return report
 
 
