@@ -23,7 +23,7 @@ from llmunix.run import summarize
 from llmunix.trace.events import AssistantText, SubagentFinished, SubagentStarted, ToolCalled
 from llmunix.trace.markdown import MAX_INLINE_RESULT, TraceWriter, iso, new_trace_path
 from llmunix.workspace.layout import Workspace
-from tests.support import new_workspace, run_cli
+from tests.support import agent_text, new_workspace, run_cli, write_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 _clock = {"n": 0}
@@ -290,6 +290,52 @@ def test_a_damaged_or_older_seen_record_means_reading_every_trace_again(ws, dama
     again = memory.consolidate(ws)
     assert (again.read, again.distilled, again.new) == (1, 0, [])  # the turned-down one
     assert len(long_term(ws)) == 1
+
+
+def test_a_seen_record_of_the_previous_format_is_kept(ws):
+    make_trace(ws, "broken goal", status="error")
+    age_memory(ws)
+    assert memory.consolidate(ws).read == 1
+    record = ws.root / ".llmunix" / "consolidation-seen.marshal"
+    _version, seen = marshal.loads(record.read_bytes())
+    record.write_bytes(marshal.dumps((2, {p: {n: [1, 2, ino] for n, ino in names.items()}
+                                         for p, names in seen.items()})))
+    assert memory.consolidate(ws).read == 0  # (name -> [size, mtime, inode]): the same inodes
+
+
+def _age_everything(root: Path) -> None:
+    when = time.time() - 3600
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in files + dirs:
+            os.utime(os.path.join(folder, name), (when, when))
+    os.utime(root, (when, when))
+
+
+def test_consolidation_boots_the_specs_only_when_one_changed(ws, monkeypatch):
+    from llmunix.memory import library as smart_library
+    from llmunix.specs import registry
+
+    _age_everything(ws.root)
+    memory.consolidate(ws)  # booted: the agents and tools tables are remembered
+    boots = []
+    real_boot = registry.boot
+    monkeypatch.setattr(registry, "boot", lambda w: boots.append(1) or real_boot(w))
+    settled(make_trace(ws, "write notes"))
+    assert memory.consolidate(ws).library_updated
+    library = ws.smart_library_path.read_text()
+    assert "| write notes | default |" in library and boots == []  # no spec changed
+    assert library == smart_library.render_smart_library(real_boot(ws))  # as a boot renders it
+    # a new agent, then its description edited in place: each shows at the next consolidation
+    agent = write_spec(ws.user_agents_dir, "scribe.md", agent_text("scribe"))
+    assert memory.consolidate(ws).library_updated and len(boots) == 1
+    assert "| scribe | user |" in ws.smart_library_path.read_text()
+    agent.write_text(agent.read_text().replace("description: ", "description: Careful "))
+    assert memory.consolidate(ws).library_updated
+    assert "Careful" in ws.smart_library_path.read_text()
+    agent.unlink()
+    memory.consolidate(ws)
+    assert "| scribe |" not in ws.smart_library_path.read_text()
 
 
 def test_same_goal_bumps_the_record_and_new_steps_make_a_new_version(ws):

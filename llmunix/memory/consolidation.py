@@ -16,7 +16,8 @@
   its runs again.
 - beta -> alpha: a goal signature learned (not demoted) in at least ALPHA_PROJECTS projects is
   appended once to system/memory_log.md, in the entry format that file describes.
-- delta: system/SmartLibrary.md is regenerated (agents, tools and learned traces).
+- delta: system/SmartLibrary.md is regenerated (agents, tools and learned traces; the specs are
+  booted only when a spec file or folder changed: memory/library.py).
 - retention: short-term traces beyond [memory].keep_short_term per project are deleted, oldest
   first, with their sidecar folders - only ones git already holds (when commits are on), so
   they stay in the history.
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,7 @@ from llmunix.specs.frontmatter import (
     read_frontmatter,
     split_frontmatter,
 )
-from llmunix.trace.markdown import Trace, trace_entries
+from llmunix.trace.markdown import Trace, trace_listing
 from llmunix.workspace.layout import Project, Workspace
 
 STATE_FILE = "memory-state.json"
@@ -126,12 +126,13 @@ def consolidate(ws: Workspace, project: Project | str | None = None, *,
         summarizer.check(ws, projects[0].name if projects else None)
     report = ConsolidationReport([p.name for p in projects])
     with memory_lock(ws.root):
-        seen = {} if full else _load_seen(ws)
-        listings = {proj.name: trace_entries(proj.short_term_dir) for proj in projects}
+        had = {} if full else _load_seen(ws)
+        seen = dict(had)
+        listings = {proj.name: trace_listing(proj.short_term_dir) for proj in projects}
         for proj in projects:
             seen[proj.name] = _distil(ws, proj, report, keep_texts=summarizer is not None,
-                                      seen=seen.get(proj.name) or {},
-                                      entries=listings[proj.name])
+                                      seen=had.get(proj.name) or {},
+                                      listing=listings[proj.name])
         promote(ws, report.promoted)
         _refresh_library(ws, report)
         for proj in projects:  # distilling deletes no short-term trace: the listing holds
@@ -139,7 +140,7 @@ def consolidate(ws: Workspace, project: Project | str | None = None, *,
         _reset_counters(ws, [p.name for p in projects])
         if ws.config.memory.commit and report.changed:
             report.commit = _commit(ws, report, projects)
-        _save_seen(ws, seen, [p.name for p in ws.projects()])
+        _save_seen(ws, seen, had, [p.name for p in ws.projects()])
     if summarizer is not None:
         for proj in projects:
             if report.sources.get(proj.name):
@@ -180,10 +181,10 @@ class _Learned:
 
 
 def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
-            keep_texts: bool, seen: dict[str, list[int]], entries: list
-            ) -> dict[str, list[int]]:
+            keep_texts: bool, seen: dict[str, int], listing: dict[str, int]
+            ) -> dict[str, int]:
     """Distil the project's new successful runs; returns the traces turned down for what they
-    hold (name -> [size, mtime_ns, inode]), to be skipped next time while their inode holds."""
+    hold (name -> inode), to be skipped next time while their inode holds."""
     files = lt.learned_files(project.long_term_dir)
     known: set[str] = set()
     latest: dict[str, lt.LearnedFile] = {}
@@ -197,25 +198,23 @@ def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
     to_write: dict[Path, _Learned] = {}
     new_paths: list[Path] = []
     updated_paths: set[Path] = set()
-    turned_down: dict[str, list[int]] = {}
+    # llmunix writes a trace whole and renames it into place (a new inode): a turned-down trace
+    # with the same name and inode is unchanged, with no stat to ask; only the others are looked
+    # at, oldest first
+    turned_down = {n: i for n, i in seen.items() if listing.get(n) == i}
+    report.considered += len(listing)
     now = time.time_ns()
-    for entry in entries:
-        report.considered += 1
-        if entry.name[:-3] in known:
+    for name in sorted(listing.keys() - turned_down.keys()):
+        if name[:-3] in known:
             continue
-        had = seen.get(entry.name)
-        if had is not None and had[2] == entry.inode():
-            # llmunix writes a trace whole and renames it into place (a new inode): a turned-
-            # down trace with the same name and inode is unchanged, with no stat to ask
-            turned_down[entry.name] = had
-            continue
+        path = project.short_term_dir / name
         try:
-            st = entry.stat()
+            st = os.stat(path)
         except OSError:
             continue
-        stamp = [st.st_size, st.st_mtime_ns, entry.inode()]
+        stamp = listing[name]  # the listing's inode, as compared next time (replaced since
+        # it was listed: the new inode differs and that one is read next time)
         report.read += 1
-        path = Path(entry.path)
         settled = now - st.st_mtime_ns > RACY_NS
         try:
             meta = read_frontmatter(path)
@@ -356,23 +355,21 @@ def _write(ws: Workspace, learned: _Learned) -> None:
 
 def _refresh_library(ws: Workspace, report: ConsolidationReport) -> None:
     from llmunix.memory import library
-    from llmunix.specs import registry
 
-    report.library_updated = library.write_smart_library(registry.boot(ws))
+    report.library_updated = library.refresh_smart_library(ws)
 
 
 def _prune(ws: Workspace, project: Project, report: ConsolidationReport,
-           entries: list) -> None:
-    excess = len(entries) - ws.config.memory.keep_short_term
+           listing: dict[str, int]) -> None:
+    excess = len(listing) - ws.config.memory.keep_short_term
     if excess <= 0:
         return
+    import shutil
+
     from llmunix.memory import git as gitmem
     from llmunix.trace.markdown import _pid_alive
 
-    excess = len(entries) - ws.config.memory.keep_short_term
-    if excess <= 0:
-        return
-    traces = [Path(e.path) for e in entries[:excess]]
+    traces = [project.short_term_dir / n for n in sorted(listing)[:excess]]  # oldest first
     tracked = None
     if ws.config.memory.commit:  # keep what git does not hold yet: pruning must lose nothing
         tracked = gitmem.tracked_files(ws.root, _rel(ws, project.short_term_dir))
@@ -439,10 +436,10 @@ def _save_state(ws: Workspace, state: dict[str, Any]) -> None:
     atomic_write(path, json.dumps(state, indent=2, sort_keys=True) + "\n", ws.root)
 
 
-_SEEN_FORMAT = 2
+_SEEN_FORMAT = 3  # (3, {project: {trace file name: inode}})
 
 
-def _load_seen(ws: Workspace) -> dict[str, dict[str, list[int]]]:
+def _load_seen(ws: Workspace) -> dict[str, dict[str, int]]:
     import marshal
 
     try:
@@ -450,22 +447,24 @@ def _load_seen(ws: Workspace) -> dict[str, dict[str, list[int]]]:
             version, projects = marshal.loads(f.read())  # a file object piecemeal
     except (OSError, EOFError, ValueError, TypeError):
         return {}  # no record (or a damaged one): every trace is read, as the first time
-    if version != _SEEN_FORMAT or not isinstance(projects, dict):
+    if version not in (2, _SEEN_FORMAT) or not isinstance(projects, dict):
         return {}
-    return {k: v for k, v in projects.items() if isinstance(v, dict)}
+    found = {k: v for k, v in projects.items() if isinstance(v, dict)}
+    if version == 2:  # name -> [size, mtime_ns, inode]: only the inode is compared now
+        found = {k: {n: s[2] for n, s in v.items() if isinstance(s, list) and len(s) == 3}
+                 for k, v in found.items()}
+    return found
 
 
-def _save_seen(ws: Workspace, seen: dict[str, dict[str, list[int]]], names: list[str]) -> None:
+def _save_seen(ws: Workspace, seen: dict[str, dict[str, int]], had: dict[str, dict[str, int]],
+               names: list[str]) -> None:
     import marshal
 
     keep = {name: seen[name] for name in sorted(seen) if name in names}
+    if keep == had and had:
+        return  # as it was read: nothing to write
     data = marshal.dumps((_SEEN_FORMAT, keep))
     path = ws.root / STATE_DIR / SEEN_FILE
-    try:
-        if path.read_bytes() == data:
-            return
-    except OSError:
-        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_bytes(data)

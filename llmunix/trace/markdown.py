@@ -305,6 +305,16 @@ def trace_entries(folder: Path) -> list[os.DirEntry]:
     return sorted(entries, key=lambda e: e.name)
 
 
+def trace_listing(folder: Path) -> dict[str, int]:
+    """The same traces as name -> inode, unsorted (the inode comes with the listing, no stat)."""
+    try:
+        with os.scandir(folder) as found:
+            return {e.name: e.inode() for e in found if e.name.endswith(".md")
+                    and not e.name.startswith(".") and not e.is_dir()}
+    except OSError:
+        return {}
+
+
 def new_trace_path(folder: Path, goal: str, started: datetime) -> tuple[str, Path]:
     stamp = started.strftime("%Y%m%dT%H%M%S") + f"{started.microsecond // 1000:03d}Z"
     base = f"{stamp}_{slugify(goal)}"
