@@ -106,6 +106,7 @@ class OpenAIRuntime(Runtime):
                                  or os.environ.get("OPENAI_MODEL"))
         self.api_key = os.environ.get(self.config.api_key_env) or NO_KEY
         self._client: Any = None
+        self._encoder: Any = None  # request bodies, their messages encoded once (openai_http)
         self._call_ids: set[str] = set()
         self.mcp: Any = None  # the run's MCP servers (runtimes/mcp_tools.py), while it runs
         self._include_usage = True  # dropped for a server that refuses stream_options
@@ -248,10 +249,15 @@ class OpenAIRuntime(Runtime):
             body["temperature"] = shape.temperature
         if tools:
             body["tools"] = tools
+        if self._encoder is None:
+            from llmunix.runtimes.openai_http import BodyEncoder
+
+            self._encoder = BodyEncoder()
         attempt = 1
         while True:
             try:
-                reply = await self._timed(self._stream(body, shape, model, on_text), shape)
+                reply = await self._timed(self._stream(self._encoder.body(body), shape, model,
+                                                       on_text), shape)
                 if reply.chunks == 0:
                     reply = await self._timed(self._unstreamed(body, shape, model), shape)
                 break
@@ -289,7 +295,7 @@ class OpenAIRuntime(Runtime):
                      "request_timeout_s ([openai] in llmunix.toml or the agent's llmunix: block)",
             ) from None
 
-    async def _stream(self, body: dict, shape: RequestShape, model: str,
+    async def _stream(self, body: bytes, shape: RequestShape, model: str,
                       on_text: Callable[[str], None] | None) -> _Reply:
         from llmunix.runtimes import openai_http as wire
 
