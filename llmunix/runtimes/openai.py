@@ -52,6 +52,7 @@ MAX_REPLY_CHARS = 200_000  # a reply longer than this is a runaway: stop reading
 PREFLIGHT_TIMEOUT_S = 2.0
 DEFAULT_MAX_TOKENS = 2048
 DEFAULT_REQUEST_TIMEOUT_S = 300.0
+_TIMEOUT = getattr(asyncio, "timeout", None)  # 3.11+
 
 NO_SERVER = """no OpenAI-compatible server answers at {url} ({cause}). Start one, or point llmunix \
 at yours:
@@ -286,7 +287,10 @@ class OpenAIRuntime(Runtime):
 
     async def _timed(self, request: Any, shape: RequestShape) -> _Reply:
         try:
-            return await asyncio.wait_for(request, shape.timeout_s)
+            if _TIMEOUT is not None:  # Python 3.11+: the request stays in this task
+                async with _TIMEOUT(shape.timeout_s):
+                    return await request
+            return await asyncio.wait_for(request, shape.timeout_s)  # a task per request
         except asyncio.TimeoutError:
             raise ServerError(
                 f"the server at {self.base_url} did not finish a reply within "
