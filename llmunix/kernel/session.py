@@ -415,8 +415,9 @@ class RunSession:
     async def execute(self, agent_name: str, tool: str, tool_input: Any, call_id: str,
                       *, in_thread: bool = True, whole: bool = False) -> ToolResult:
         """Gate, run and record one call of a tool llmunix executes itself. The tool runs in a
-        worker thread so a model stream or a hook can be served meanwhile; a runtime with
-        nothing else to serve (replay) runs it in place (`in_thread=False`)."""
+        worker thread so a model stream or a hook can be served meanwhile (but for small file
+        tools that cannot wait: `_run_in_place`); a runtime with nothing else to serve (replay)
+        runs it in place (`in_thread=False`)."""
         decision = self.check(agent_name, tool, tool_input)
         if not decision.allowed:
             result = ToolResult(decision.reason, is_error=True)
