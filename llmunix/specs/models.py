@@ -144,15 +144,13 @@ def settings_shown(agent: AgentSpec) -> dict[str, Any]:
 
 
 def _plain_non_defaults(value: dict, default: dict) -> dict[str, Any]:
-    out = {}
-    for name, item in value.items():
+    out = {k: v for k, v in value.items() if v != default[k]}  # one pass in C, mostly
+    for name, item in out.items():
         base = default[name]
-        if item == base:
-            continue
         if type(base) is dict:  # a nested settings dataclass (constraints)
             out[name] = _plain_non_defaults(item, base)
-        else:
-            out[name] = list(item) if type(item) is list else item
+        elif type(item) is list:  # a copy: the stored value is the cache's
+            out[name] = list(item)
     return out
 
 
