@@ -138,20 +138,38 @@ def _back(value: Any, loc: tuple) -> Any:
 
 
 # ---------------------------------------------------------------- plain values, for caches
+# (boot turns 20,000 agents' settings from and to plain values: these avoid dataclasses.fields
+# and is_dataclass per call, which cost more than the work)
+
+_NAMES: dict[type, tuple[str, ...] | None] = {}  # type -> its field names (None: no dataclass)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _names_of(cls: type) -> tuple[str, ...] | None:
+    names = _NAMES.get(cls, False)
+    if names is False:
+        names = _NAMES[cls] = field_names(cls) if dataclasses.is_dataclass(cls) else None
+    return names
+
 
 def to_plain(obj: Any) -> Any:
     """A checked value as dicts, lists and scalars only (marshal can store it): each dataclass
     becomes {field: value}."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if type(obj) is dict:
+    kind = type(obj)
+    if kind in _SCALARS:
+        return obj
+    names = _names_of(kind)
+    if names is not None:
+        values = obj.__dict__
+        return {name: to_plain(values[name]) for name in names}
+    if kind is dict:
         return {k: to_plain(v) for k, v in obj.items()}
-    if type(obj) in (list, tuple):
+    if kind is list or kind is tuple:
         return [to_plain(v) for v in obj]
     return obj
 
 
-_PLANS: dict[type, dict[str, Any]] = {}  # dataclass -> {field: how its plain value comes back}
+_PLANS: dict[type, tuple[int, list[tuple[str, Any]]]] = {}  # dataclass -> (fields, converters)
 
 
 def from_plain(cls: type, data: dict[str, Any]) -> Any:
@@ -159,14 +177,19 @@ def from_plain(cls: type, data: dict[str, Any]) -> Any:
     plan = _PLANS.get(cls)
     if plan is None:
         hints = typing.get_type_hints(cls)
-        plan = _PLANS[cls] = {f.name: _plan(hints[f.name]) for f in dataclasses.fields(cls)}
-    obj = cls.__new__(cls)
-    values = {}
-    for name, into in plan.items():
-        value = data[name]
-        values[name] = value if into is None or value is None else into(value)
-    if len(values) != len(data):
+        fields = dataclasses.fields(cls)
+        converters = [(f.name, into) for f in fields
+                      if (into := _plan(hints[f.name])) is not None]
+        plan = _PLANS[cls] = (len(fields), converters)
+    count, converters = plan
+    if len(data) != count:
         raise KeyError("fields differ")
+    values = dict(data)
+    for name, into in converters:
+        value = values[name]
+        if value is not None:
+            values[name] = into(value)
+    obj = cls.__new__(cls)
     obj.__dict__.update(values)
     return obj
 
@@ -202,13 +225,14 @@ def non_defaults(obj: Any) -> dict[str, Any]:
     default = _DEFAULTS.get(cls)
     if default is None:
         default = _DEFAULTS[cls] = cls()
+    if obj == default:
+        return {}
+    values, base = obj.__dict__, default.__dict__
     out = {}
-    for f in dataclasses.fields(cls):
-        value, base = getattr(obj, f.name), getattr(default, f.name)
-        if value == base:
+    for name in _names_of(cls):
+        value = values[name]
+        if value == base[name]:
             continue
-        if dataclasses.is_dataclass(value):
-            out[f.name] = non_defaults(value)
-        else:
-            out[f.name] = to_plain(value)
+        out[name] = non_defaults(value) if _names_of(type(value)) is not None \
+            else to_plain(value)
     return out

@@ -4,6 +4,7 @@ alpha promotion, the SmartLibrary, goal matching and search across tiers."""
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import time
 from datetime import datetime, timedelta, timezone
@@ -162,7 +163,7 @@ def test_consolidation_writes_a_long_term_trace_in_the_schema(ws):
     assert meta["success_rate"] == 1.0 and meta["confidence"] == 0.5
     assert meta["version"] == 1 and meta["status"] == "active"
     assert meta["project"] == "default" and meta["runtime"] == "claude"
-    assert meta["created_at"] == "2026-01-01T00:00:" + meta["created_at"][-3:]
+    assert meta["created_at"] == frontmatter(source)["started_at"]  # when the run started
     assert meta["metadata"]["tools"] == ["Edit", "Glob", "Read", "Write"]
     assert meta["metadata"]["specs"] == {"agent:system-agent": "a1", "agent:writer": "b2"}
     text = path.read_text(encoding="utf-8")
@@ -234,8 +235,11 @@ def test_consolidation_reads_only_new_or_changed_traces_and_loses_nothing(ws):
     second = memory.consolidate(ws)  # one new run: that trace alone is read, and taken
     assert (second.considered, second.read, second.distilled, len(second.new)) == (5, 1, 1, 1)
     assert memory.consolidate(ws).read == 0
-    # a turned-down trace edited into a success is read again and distilled
-    failed.write_text(failed.read_text().replace("status: error", "status: success"))
+    # a turned-down trace edited into a success by an editor that saves by renaming (a new
+    # inode, as llmunix's own rewrites) is read again and distilled
+    edited = failed.with_name(".edit.tmp")
+    edited.write_text(failed.read_text().replace("status: error", "status: success"))
+    os.replace(edited, failed)
     settled(failed)
     third = memory.consolidate(ws)
     assert (third.read, third.distilled, len(third.new)) == (1, 1, 1)
@@ -245,8 +249,9 @@ def test_consolidation_reads_only_new_or_changed_traces_and_loses_nothing(ws):
         if "replayed-goal" in p)).unlink()
     fourth = memory.consolidate(ws)
     assert (fourth.considered, fourth.read) == (4, 0)
-    seen = json.loads((ws.root / ".llmunix" / "consolidation-seen.json").read_text())
-    assert sorted(n.split("_", 1)[1] for n in seen["projects"]["default"]) == ["only-talk.md"]
+    _version, seen = marshal.loads((ws.root / ".llmunix" / "consolidation-seen.marshal")
+                                   .read_bytes())
+    assert sorted(n.split("_", 1)[1] for n in seen["default"]) == ["only-talk.md"]
     # deleting what was learned is no reason to lose it: its runs are distilled again, once
     learned = {p.name: p.read_text() for p in long_term(ws)}
     for p in long_term(ws):
@@ -261,6 +266,30 @@ def test_consolidation_reads_only_new_or_changed_traces_and_loses_nothing(ws):
     # every trace not yet learned is read again (here the one turned down)
     assert "0 new, 0 updated (0 successful run(s) distilled from 4 short-term trace(s), 1 " \
         "read)" in full.stdout
+
+
+def test_a_trace_edited_in_place_is_read_again_by_full(ws):
+    failed = make_trace(ws, "broken goal", status="error")
+    age_memory(ws)
+    assert memory.consolidate(ws).read == 1
+    failed.write_text(failed.read_text().replace("status: error", "status: success"))  # same inode
+    settled(failed)
+    assert memory.consolidate(ws).read == 0  # name and inode unchanged: not read (see --full)
+    full = memory.consolidate(ws, full=True)
+    assert (full.read, full.distilled, len(full.new)) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x00\x01 not marshal", marshal.dumps((1, {}))])
+def test_a_damaged_or_older_seen_record_means_reading_every_trace_again(ws, damage):
+    make_trace(ws, "broken goal", status="error")
+    make_trace(ws, "write notes")
+    age_memory(ws)
+    assert memory.consolidate(ws).read == 2
+    assert memory.consolidate(ws).read == 0
+    (ws.root / ".llmunix" / "consolidation-seen.marshal").write_bytes(damage)
+    again = memory.consolidate(ws)
+    assert (again.read, again.distilled, again.new) == (1, 0, [])  # the turned-down one
+    assert len(long_term(ws)) == 1
 
 
 def test_same_goal_bumps_the_record_and_new_steps_make_a_new_version(ws):

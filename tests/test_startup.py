@@ -78,6 +78,17 @@ def test_a_replay_imports_no_model_client_no_network_stack_no_event_loop(tmp_pat
     assert sorted(modules & set(NEVER_ON_A_REPLAY)) == []
 
 
+@pytest.mark.parametrize("command", [["memory", "consolidate"], ["log"], ["boot", "--json"]])
+def test_short_commands_load_no_typer_and_no_pydantic(tmp_path, command):
+    root = tmp_path / "ws"
+    assert run_cli("init", str(root), cwd=tmp_path).returncode == 0  # a git repository too
+    assert run_cli("boot", cwd=root).returncode == 0  # specs read and checked once
+    modules, done = imported(tmp_path, root, *command)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()  # it did its work
+    assert sorted(modules & {"typer", "click", "pydantic", "pydantic_core", "git"}) == []
+
+
 def test_a_run_leaves_no_process_behind(tmp_path, notes):
     found, done = probe(tmp_path, notes.root, "run", hello_notes.GOAL, "--project",
                         hello_notes.PROJECT)

@@ -2,7 +2,8 @@
 the exit code returned; and `direct_args`, which reads a plain `llmunix run` command line by
 itself so a replayed goal does not pay for typer's start-up (~7% of a replay). Anything it does
 not know for certain (help, completion, numbers, unknown or repeated short options) is left to
-typer, which gives the same result and the usual errors."""
+typer, which gives the same result and the usual errors. cli/direct.py reads a few other
+short commands the same way."""
 
 from __future__ import annotations
 
@@ -27,43 +28,57 @@ DEFAULTS = {"project": None, "agent": None, "runtime": None, "model": None, "max
             "output_format": "text", "partial": False, "json_out": False, "quiet": False}
 
 
-def direct_args(argv: list[str]) -> dict | None:
-    """The arguments of `start_run` for `argv` (without the program name) when it is a plain
-    `[--home DIR] run GOAL [options]` line; None when typer should read it."""
+def split_home(argv: list[str]) -> tuple[str | None, list[str]] | None:
+    """(--home's value, the rest) of a command line; None when typer should read it."""
     if os.environ.get("_LLMUNIX_COMPLETE"):
         return None
     args = list(argv)
-    home = None
     if args[:1] == ["--home"] and len(args) > 1 and not args[1].startswith("-"):
-        home, args = args[1], args[2:]
-    elif args[:1] and args[0].startswith("--home="):
-        home, args = args[0].split("=", 1)[1], args[1:]
-    if args[:1] != ["run"]:
-        return None
-    found = dict(DEFAULTS)
-    goal = None
-    rest = args[1:]
+        return args[1], args[2:]
+    if args[:1] and args[0].startswith("--home="):
+        return args[0].split("=", 1)[1], args[1:]
+    return None, args
+
+
+def read_options(rest: list[str], values: dict[str, str], flags: dict[str, str],
+                 found: dict) -> str | None | bool:
+    """Read `rest` into `found` (value options by `values`, flags by `flags`); returns the one
+    positional argument (None when there is none), or False when typer should read the line:
+    help, numbers, unknown or repeated short options, a missing value, `--`."""
+    positional = None
     i = 0
     while i < len(rest):
         arg = rest[i]
         name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in VALUE_OPTIONS:
+        if name in values:
             if not eq:
                 if i + 1 >= len(rest) or rest[i + 1].startswith("-"):
-                    return None  # a missing value, or one typer may read otherwise
+                    return False  # a missing value, or one typer may read otherwise
                 value = rest[i + 1]
                 i += 1
-            found[VALUE_OPTIONS[name]] = value
-        elif name in FLAGS and not eq:
-            found[FLAGS[name]] = True
+            found[values[name]] = value
+        elif name in flags and not eq:
+            found[flags[name]] = True
         elif arg == "-" or not arg.startswith("-"):
-            if goal is not None:
-                return None  # a second argument: typer says what is wrong
-            goal = arg
+            if positional is not None:
+                return False  # a second argument: typer says what is wrong
+            positional = arg
         else:
-            return None  # --help, numbers, unknown options, `--`: typer's
+            return False
         i += 1
-    if goal is None:
+    return positional
+
+
+def direct_args(argv: list[str]) -> dict | None:
+    """The arguments of `start_run` for `argv` (without the program name) when it is a plain
+    `[--home DIR] run GOAL [options]` line; None when typer should read it."""
+    split = split_home(argv)
+    if split is None or split[1][:1] != ["run"]:
+        return None
+    home, args = split
+    found = dict(DEFAULTS)
+    goal = read_options(args[1:], VALUE_OPTIONS, FLAGS, found)
+    if goal is None or goal is False:
         return None
     STATE["home"] = home
     return {"goal": goal, **found}

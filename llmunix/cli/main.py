@@ -32,8 +32,14 @@ def main() -> None:
             gc.disable()  # until the run starts (launch.run_request): start-up makes no garbage
             code = launch.start_run(**direct)
         else:
-            _app()(prog_name="llmunix")
-            code = 0
+            from llmunix.cli.direct import direct_command
+
+            command = direct_command(sys.argv[1:])  # consolidate, log, boot: no typer either
+            if command is not None:
+                code = command()
+            else:
+                _app()(prog_name="llmunix")
+                code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except LlmunixError as exc:

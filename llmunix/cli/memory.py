@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from llmunix.cli import direct
 from llmunix.cli.app import _workspace, app, group
 from llmunix.cli.complete import project_option
 
@@ -11,27 +12,16 @@ memory_app = group("Consolidate, search, diff and revert memory.")
 app.add_typer(memory_app, name="memory")
 
 
-LOG_DEFAULT = 20  # runs `llmunix log` lists unless told otherwise: the newest
-
-
 @app.command("log")
 def log_command(
     project: str | None = project_option("Only this project's runs."),
     limit: int | None = typer.Option(
-        None, "--limit", "-n", min=1, help=f"At most N runs (default {LOG_DEFAULT})."),
+        None, "--limit", "-n", min=1, help=f"At most N runs (default {direct.LOG_DEFAULT})."),
     all_runs: bool = typer.Option(False, "--all", "-a", help="Every run in the history."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs from the git history, newest first: date, goal, mode, status, cost."""
-    from llmunix.cli import memory_view as show
-    from llmunix.memory import history
-
-    wanted = None if all_runs else limit or LOG_DEFAULT
-    # one more than shown tells whether there are more, without reading the whole history
-    runs = history.runs(_workspace(), project, None if wanted is None else wanted + 1)
-    show.print_runs(runs[:wanted], json_out)
-    if wanted is not None and len(runs) > wanted and limit is None:
-        show.print_more_runs(wanted)
+    direct.log_command(project, limit, all_runs, json_out)
 
 
 @memory_app.command("consolidate")
@@ -50,9 +40,7 @@ def memory_consolidate(
 ) -> None:
     """Distil successful runs into long-term traces, promote patterns proven across projects,
     refresh SmartLibrary.md, prune old short-term traces; one commit. No model needed."""
-    from llmunix.cli import memory_view as show
     from llmunix.cli import view
-    from llmunix.memory import consolidate
 
     summarizer = None
     if summarize:
@@ -63,8 +51,7 @@ def memory_consolidate(
             runtime_options={"base_url": base_url} if base_url else {},
             emit=view.make_view(json_lines=False, quiet=json_out),  # the model run, on stderr
         )
-    report = consolidate(_workspace(), project, summarizer=summarizer, full=full)
-    show.print_consolidation(report, json_out)
+    direct.consolidate_command(project, full, json_out, summarizer=summarizer)
 
 
 @memory_app.command("search")
@@ -78,11 +65,7 @@ def memory_search(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank entries of every memory tier (short-term, long-term, memory log, SmartLibrary)."""
-    from llmunix.cli import memory_view as show
-    from llmunix.memory import search
-
-    hits = search(_workspace(), query, project=project, limit=limit, reindex=reindex)
-    show.print_hits(hits, json_out)
+    direct.search_command(query, project, limit, reindex, json_out)
 
 
 @memory_app.command("show")

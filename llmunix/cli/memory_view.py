@@ -6,7 +6,13 @@ from __future__ import annotations
 import sys
 
 from llmunix.cli.report import print_json
-from llmunix.cli.ui import out
+
+
+def _out():
+    """The terminal console (rich), loaded by the views that style their output."""
+    from llmunix.cli.ui import out
+
+    return out
 
 
 def _money(cost: float | None) -> str:
@@ -37,10 +43,10 @@ def print_runs(runs, as_json: bool) -> None:
         print_json([r.to_dict() for r in runs])
         return
     if not runs:
-        out.print("no runs in the git history yet")
+        _out().print("no runs in the git history yet")
         return
     rows = [_log_row(r) for r in runs]
-    if not out.is_terminal:
+    if not _out().is_terminal:
         # Piped: one run per line, columns aligned, nothing wrapped or cut (ids stay whole).
         widths = [max(len(c), *(len(row[i]) for row in rows))
                   for i, c in enumerate(LOG_COLUMNS[:-1])]
@@ -57,7 +63,7 @@ def print_runs(runs, as_json: bool) -> None:
                          else "left")
     for row in rows:
         table.add_row(*row)
-    out.print(table)
+    _out().print(table)
 
 
 def print_more_runs(shown: int) -> None:
@@ -71,25 +77,20 @@ def print_consolidation(report, as_json: bool) -> None:
     if as_json:
         print_json(report.to_dict())
         return
-    out.print(f"{report.message} ({report.distilled} successful run(s) distilled from "
-              f"{report.considered} short-term trace(s), {report.read} read)",
-              markup=False, soft_wrap=True)
-    for rel in report.new:
-        out.print(f"  new      {rel}", markup=False, soft_wrap=True)
-    for rel in report.updated:
-        out.print(f"  updated  {rel}", markup=False, soft_wrap=True)
-    for heading in report.promoted:
-        out.print(f"  promoted to system/memory_log.md: {heading}", markup=False, soft_wrap=True)
+    lines = [f"{report.message} ({report.distilled} successful run(s) distilled from "
+             f"{report.considered} short-term trace(s), {report.read} read)"]
+    lines += [f"  new      {rel}" for rel in report.new]
+    lines += [f"  updated  {rel}" for rel in report.updated]
+    lines += [f"  promoted to system/memory_log.md: {h}" for h in report.promoted]
     if report.pruned:
-        out.print(f"  pruned   {len(report.pruned)} short-term trace(s) (kept in git history)",
-                  soft_wrap=True)
+        lines.append(f"  pruned   {len(report.pruned)} short-term trace(s) (kept in git history)")
     if report.library_updated:
-        out.print("  system/SmartLibrary.md updated")
+        lines.append("  system/SmartLibrary.md updated")
     for s in report.summaries:
         where = s["learnings"] or "no learnings written"
-        out.print(f"  summary  {s['project']}: run {s['trace_id']} {s['status']}, {where}",
-                  markup=False, soft_wrap=True)
-    out.print(f"  git: {report.commit[:10]}" if report.commit else "  git: nothing to commit")
+        lines.append(f"  summary  {s['project']}: run {s['trace_id']} {s['status']}, {where}")
+    lines.append(f"  git: {report.commit[:10]}" if report.commit else "  git: nothing to commit")
+    sys.stdout.write("\n".join(lines) + "\n")  # plain lines: no rich to load for them
 
 
 def print_hits(hits, as_json: bool) -> None:
@@ -97,12 +98,12 @@ def print_hits(hits, as_json: bool) -> None:
         print_json([h.to_dict() for h in hits])
         return
     if not hits:
-        out.print("no match in memory")
+        _out().print("no match in memory")
         return
     for h in hits:
         where = h.path if h.line <= 1 else f"{h.path}:{h.line}"
-        out.print(f"{h.tier:<5}  {h.score:.3f}  {where}", markup=False, soft_wrap=True)
-        out.print(f"       {h.context}", markup=False, style="dim", soft_wrap=True)
+        _out().print(f"{h.tier:<5}  {h.score:.3f}  {where}", markup=False, soft_wrap=True)
+        _out().print(f"       {h.context}", markup=False, style="dim", soft_wrap=True)
 
 
 def print_text(text: str) -> None:
@@ -111,9 +112,9 @@ def print_text(text: str) -> None:
 
 
 def print_revert(run, sha: str) -> None:
-    out.print(f"reverted run {run.trace_id} ({run.sha[:10]}): {run.goal}", markup=False,
+    _out().print(f"reverted run {run.trace_id} ({run.sha[:10]}): {run.goal}", markup=False,
               soft_wrap=True)
-    out.print(f"  git: {sha[:10]}")
+    _out().print(f"  git: {sha[:10]}")
 
 
 def print_core(blocks, limit_tokens: int, as_json: bool) -> None:
@@ -122,11 +123,11 @@ def print_core(blocks, limit_tokens: int, as_json: bool) -> None:
                      "sections": {s.name: s.body for s in b.sections}} for b in blocks])
         return
     for block in blocks:
-        out.print(f"{block.rel} · {block.scope} · {block.tokens:,} of {limit_tokens:,} tokens",
+        _out().print(f"{block.rel} · {block.scope} · {block.tokens:,} of {limit_tokens:,} tokens",
                   markup=False, style="bold", soft_wrap=True)
         if block.empty:
-            out.print("  (empty: agents add to it with MemoryWrite)", markup=False, style="dim")
+            _out().print("  (empty: agents add to it with MemoryWrite)", markup=False, style="dim")
             continue
         for section in block.sections:
-            out.print(f"## {section.name}", markup=False, soft_wrap=True)
-            out.print(section.body, markup=False, soft_wrap=True)
+            _out().print(f"## {section.name}", markup=False, soft_wrap=True)
+            _out().print(section.body, markup=False, soft_wrap=True)

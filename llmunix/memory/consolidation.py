@@ -6,11 +6,14 @@
   trace's record; different steps make a new version (`_v<N+1>`). Trace ids already listed in
   some version's `source_traces` are skipped, so running it twice changes nothing.
   Incremental: the short-term traces turned down for what they hold (failed, a replay, no tool
-  call, unreadable) are remembered with their size, mtime and inode in
-  .llmunix/consolidation-seen.json and not read again while those stay the same - one new run
-  costs one trace read, however many there are. A changed trace is read again, a deleted one
-  forgotten; distilled traces are known by `source_traces`, so deleting a long-term trace
-  distils its runs again. `full=True` (`--full`) reads every trace.
+  call, unreadable) are remembered by name and inode in .llmunix/consolidation-seen.marshal
+  and not read again while both stay the same - one new run costs one trace read and no stat
+  per trace, however many there are. llmunix writes every trace whole and renames it into place,
+  so a trace it changes, or one replaced by an editor that saves by renaming, has a new inode
+  and is read again; a deleted one is forgotten. A trace edited in place (same inode) is read
+  again by `full=True` (`--full`), which reads every trace, as the memory index's `--reindex`
+  does. Distilled traces are known by `source_traces`, so deleting a long-term trace distils
+  its runs again.
 - beta -> alpha: a goal signature learned (not demoted) in at least ALPHA_PROJECTS projects is
   appended once to system/memory_log.md, in the entry format that file describes.
 - delta: system/SmartLibrary.md is regenerated (agents, tools and learned traces).
@@ -25,6 +28,7 @@ All of it happens under the workspace's git lock and ends in one commit
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -49,7 +53,7 @@ from llmunix.trace.markdown import Trace, trace_entries
 from llmunix.workspace.layout import Project, Workspace
 
 STATE_FILE = "memory-state.json"
-SEEN_FILE = "consolidation-seen.json"
+SEEN_FILE = "consolidation-seen.marshal"
 RACY_NS = 2_000_000_000  # a trace changed this recently may change again within the same mtime
 NETWORK_TOOLS = {"WebFetch", "WebSearch"}
 
@@ -123,13 +127,15 @@ def consolidate(ws: Workspace, project: Project | str | None = None, *,
     report = ConsolidationReport([p.name for p in projects])
     with memory_lock(ws.root):
         seen = {} if full else _load_seen(ws)
+        listings = {proj.name: trace_entries(proj.short_term_dir) for proj in projects}
         for proj in projects:
             seen[proj.name] = _distil(ws, proj, report, keep_texts=summarizer is not None,
-                                      seen=seen.get(proj.name) or {})
+                                      seen=seen.get(proj.name) or {},
+                                      entries=listings[proj.name])
         promote(ws, report.promoted)
         _refresh_library(ws, report)
-        for proj in projects:
-            _prune(ws, proj, report)
+        for proj in projects:  # distilling deletes no short-term trace: the listing holds
+            _prune(ws, proj, report, listings[proj.name])
         _reset_counters(ws, [p.name for p in projects])
         if ws.config.memory.commit and report.changed:
             report.commit = _commit(ws, report, projects)
@@ -174,9 +180,10 @@ class _Learned:
 
 
 def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
-            keep_texts: bool, seen: dict[str, list[int]]) -> dict[str, list[int]]:
+            keep_texts: bool, seen: dict[str, list[int]], entries: list
+            ) -> dict[str, list[int]]:
     """Distil the project's new successful runs; returns the traces turned down for what they
-    hold (name -> [size, mtime_ns, inode]), to be skipped next time while unchanged."""
+    hold (name -> [size, mtime_ns, inode]), to be skipped next time while their inode holds."""
     files = lt.learned_files(project.long_term_dir)
     known: set[str] = set()
     latest: dict[str, lt.LearnedFile] = {}
@@ -192,18 +199,21 @@ def _distil(ws: Workspace, project: Project, report: ConsolidationReport,
     updated_paths: set[Path] = set()
     turned_down: dict[str, list[int]] = {}
     now = time.time_ns()
-    for entry in trace_entries(project.short_term_dir):
+    for entry in entries:
         report.considered += 1
         if entry.name[:-3] in known:
+            continue
+        had = seen.get(entry.name)
+        if had is not None and had[2] == entry.inode():
+            # llmunix writes a trace whole and renames it into place (a new inode): a turned-
+            # down trace with the same name and inode is unchanged, with no stat to ask
+            turned_down[entry.name] = had
             continue
         try:
             st = entry.stat()
         except OSError:
             continue
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
-        if seen.get(entry.name) == stamp:
-            turned_down[entry.name] = stamp
-            continue
+        stamp = [st.st_size, st.st_mtime_ns, entry.inode()]
         report.read += 1
         path = Path(entry.path)
         settled = now - st.st_mtime_ns > RACY_NS
@@ -351,11 +361,14 @@ def _refresh_library(ws: Workspace, report: ConsolidationReport) -> None:
     report.library_updated = library.write_smart_library(registry.boot(ws))
 
 
-def _prune(ws: Workspace, project: Project, report: ConsolidationReport) -> None:
+def _prune(ws: Workspace, project: Project, report: ConsolidationReport,
+           entries: list) -> None:
+    excess = len(entries) - ws.config.memory.keep_short_term
+    if excess <= 0:
+        return
     from llmunix.memory import git as gitmem
     from llmunix.trace.markdown import _pid_alive
 
-    entries = trace_entries(project.short_term_dir)
     excess = len(entries) - ws.config.memory.keep_short_term
     if excess <= 0:
         return
@@ -426,27 +439,37 @@ def _save_state(ws: Workspace, state: dict[str, Any]) -> None:
     atomic_write(path, json.dumps(state, indent=2, sort_keys=True) + "\n", ws.root)
 
 
+_SEEN_FORMAT = 2
+
+
 def _load_seen(ws: Workspace) -> dict[str, dict[str, list[int]]]:
+    import marshal
+
     try:
-        data = json.loads((ws.root / STATE_DIR / SEEN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(ws.root / STATE_DIR / SEEN_FILE, "rb") as f:  # whole: marshal.load reads
+            version, projects = marshal.loads(f.read())  # a file object piecemeal
+    except (OSError, EOFError, ValueError, TypeError):
         return {}  # no record (or a damaged one): every trace is read, as the first time
-    projects = data.get("projects") if isinstance(data, dict) else None
-    return {k: v for k, v in projects.items() if isinstance(v, dict)} \
-        if isinstance(projects, dict) else {}
+    if version != _SEEN_FORMAT or not isinstance(projects, dict):
+        return {}
+    return {k: v for k, v in projects.items() if isinstance(v, dict)}
 
 
 def _save_seen(ws: Workspace, seen: dict[str, dict[str, list[int]]], names: list[str]) -> None:
+    import marshal
+
     keep = {name: seen[name] for name in sorted(seen) if name in names}
-    text = json.dumps({"version": 1, "projects": keep}, separators=(",", ":")) + "\n"
+    data = marshal.dumps((_SEEN_FORMAT, keep))
     path = ws.root / STATE_DIR / SEEN_FILE
     try:
-        if path.read_text(encoding="utf-8") == text:
+        if path.read_bytes() == data:
             return
     except OSError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, text, ws.root)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _reset_counters(ws: Workspace, projects: list[str]) -> None:

@@ -302,8 +302,8 @@ def _cached(cache: Path, key: tuple) -> Config | None:
     import marshal
 
     try:
-        with open(cache, "rb") as f:
-            stored_key, data = marshal.load(f)
+        with open(cache, "rb") as f:  # whole: marshal.load reads a file object piecemeal
+            stored_key, data = marshal.loads(f.read())
         if stored_key != key:
             return None
         return from_plain(Config, data)
