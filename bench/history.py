@@ -82,11 +82,19 @@ def history(root: Path, n: int) -> None:
     subprocess.run(["git", "reset", "--hard", "-q", "main"], cwd=root, check=True)
 
 
-def timed(argv, root) -> float:
+CPU: dict[str, list[float]] = {}  # what -> CPU seconds of each timed command (user + system)
+
+
+def timed(argv, root, what: str | None = None) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=root, env=ENV, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stderr[-500:]
+    if what:
+        CPU.setdefault(what, []).append(after.ru_utime + after.ru_stime
+                                        - before.ru_utime - before.ru_stime)
     return elapsed
 
 
@@ -136,15 +144,18 @@ def main() -> None:
             runs = median([timed(run, root) for _ in range(ROUNDS)])
             git, git_cpu = commit_cost(root)
             timed([*cmd, "memory", "consolidate"], root)  # everything so far
-            log = median([timed([*cmd, "log"], root) for _ in range(ROUNDS)])
+            CPU.clear()
+            log = median([timed([*cmd, "log"], root, "log") for _ in range(ROUNDS)])
             consol = []
-            for _ in range(3):
+            for _ in range(5):
                 timed(run, root)
-                consol.append(timed([*cmd, "memory", "consolidate"], root))
+                consol.append(timed([*cmd, "memory", "consolidate"], root, "consolidate"))
             results[n] = (runs, git, log, median(consol), git_cpu)
             print(f"{n:>6} previous runs (history written in {made:.1f} s): run {runs:.3f} s, "
                   f"its commit {git * 1000:.1f} ms ({git_cpu * 1000:.1f} ms CPU), log "
-                  f"{log:.3f} s, consolidate after one run {median(consol):.3f} s", flush=True)
+                  f"{log:.3f} s ({median(CPU['log']):.3f} s CPU), consolidate after one run "
+                  f"{median(consol):.3f} s ({median(CPU['consolidate']):.3f} s CPU), load "
+                  f"{os.getloadavg()[0]:.1f}", flush=True)
     base = results[SIZES[0]]
     for n in SIZES[1:]:
         runs, git, log, consol, git_cpu = results[n]

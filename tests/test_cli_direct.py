@@ -86,16 +86,21 @@ DIRECT_TAKEN = [
     ["--home", "/tmp/w", "memory", "consolidate", "--project=p"],
     ["log"], ["log", "-n", "5", "--json"], ["log", "--all", "-p", "x"], ["log", "--limit=1"],
     ["boot"], ["boot", "--json"], ["--home=/tmp/v", "boot"],
+    ["memory", "search", "bonsai watering"], ["memory", "search", "x", "-n", "3", "--json"],
+    ["memory", "search", "--reindex", "-p", "p", "water"],
 ]
 
 DIRECT_LEFT_TO_TYPER = [
     ["memory", "consolidate", "--summarize"], ["memory", "consolidate", "--runtime", "openai"],
     ["memory", "consolidate", "--help"], ["memory", "consolidate", "extra"],
     ["log", "-n", "0"], ["log", "-n", "x"], ["log", "--limit", "-1"], ["log", "-an", "2"],
-    ["boot", "--help"], ["boot", "--json=yes"], ["memory", "search", "x"], ["memory"],
+    ["boot", "--help"], ["boot", "--json=yes"], ["memory"], ["memory", "search"],
+    ["memory", "search", "a", "b"], ["memory", "search", "-"], ["memory", "search", "x", "-n", "0"],
+    ["log", "extra"],
 ]
 
-BODIES = {"memory consolidate": "consolidate_command", "log": "log_command", "boot": "boot_command"}
+BODIES = {"memory consolidate": "consolidate_command", "memory search": "search_command",
+          "log": "log_command", "boot": "boot_command"}
 REAL = {name: getattr(direct, name) for name in BODIES.values()}
 
 
@@ -151,6 +156,7 @@ def test_typer_and_the_direct_reader_know_the_same_options(words):
     for param in inspect.signature(command.callback).parameters.values():
         declared.update(d for d in getattr(param.default, "param_decls", ()) or ()
                         if d.startswith("-"))
-    _body, values, flags, numbers = direct.COMMANDS[tuple(words.split())]
-    typer_only = {"--summarize", "--runtime", "--model", "--base-url"} if group else set()
+    _body, values, flags, numbers, _positional = direct.COMMANDS[tuple(words.split())]
+    typer_only = {"--summarize", "--runtime", "--model", "--base-url"} \
+        if words == "memory consolidate" else set()
     assert declared == set(values) | set(flags) | set(numbers) | typer_only

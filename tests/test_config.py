@@ -122,3 +122,16 @@ def test_rules_over_several_fields_and_nested_sections():
     with pytest.raises(Invalid, match=r"openai\.models\.m\.temperature"):
         validate(Config, {"openai": {"models": {"m": {"temperature": 3}}}})
     assert validate(ContextConfig, {"low_water": 0.1}).high_water == 0.75
+
+
+def test_init_with_a_broken_user_config_still_succeeds_and_the_next_command_names_it(tmp_path):
+    xdg = tmp_path / "xdg"
+    (xdg / "llmunix").mkdir(parents=True)
+    (xdg / "llmunix" / "config.toml").write_text("[limits]\nmax_turns = -1\n")
+    env = {"XDG_CONFIG_HOME": str(xdg)}
+    made = run_cli("init", str(tmp_path / "ws"), cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    result = run_cli("boot", cwd=tmp_path / "ws", env=env)
+    assert result.returncode == 1
+    assert "config.toml:2" in result.stderr and "limits.max_turns" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -163,7 +163,7 @@ def test_consolidation_writes_a_long_term_trace_in_the_schema(ws):
     assert meta["success_rate"] == 1.0 and meta["confidence"] == 0.5
     assert meta["version"] == 1 and meta["status"] == "active"
     assert meta["project"] == "default" and meta["runtime"] == "claude"
-    assert meta["created_at"] == "2026-01-01T00:00:" + meta["created_at"][-3:]
+    assert meta["created_at"] == frontmatter(source)["started_at"]  # when the run started
     assert meta["metadata"]["tools"] == ["Edit", "Glob", "Read", "Write"]
     assert meta["metadata"]["specs"] == {"agent:system-agent": "a1", "agent:writer": "b2"}
     text = path.read_text(encoding="utf-8")

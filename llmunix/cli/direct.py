@@ -1,9 +1,9 @@
-"""Short commands read and run without typer: plain `memory consolidate`, `log` and `boot`
-lines. typer builds a pydantic adapter for each option it parses (~0.1 s of start-up), more
-than these commands' own work on most workspaces. The bodies live here and the typer commands
-(cli/memory.py, cli/boot.py) call the same functions, so both paths do the same thing; a line
-this reader is not sure of (help, numbers it cannot check, unknown options, `--summarize`) is
-left to typer, which gives the usual errors."""
+"""Short commands read and run without typer: plain `memory consolidate`, `memory search`,
+`log` and `boot` lines. typer builds a pydantic adapter for each option it parses (~0.1 s of
+start-up), more than these commands' own work on most workspaces. The bodies live here and the
+typer commands (cli/memory.py, cli/boot.py) call the same functions, so both paths do the same
+thing; a line this reader is not sure of (help, numbers it cannot check, unknown options,
+`--summarize`) is left to typer, which gives the usual errors."""
 
 from __future__ import annotations
 
@@ -38,6 +38,16 @@ def log_command(project: str | None = None, limit: int | None = None, all_runs: 
     show.print_runs(runs[:wanted], json_out)
     if wanted is not None and len(runs) > wanted and limit is None:
         show.print_more_runs(wanted)
+    return 0
+
+
+def search_command(query: str, project: str | None = None, limit: int = 10,
+                   reindex: bool = False, json_out: bool = False) -> int:
+    from llmunix.cli import memory_view as show
+    from llmunix.memory import search
+
+    show.print_hits(search(workspace(), query, project=project, limit=limit, reindex=reindex),
+                    json_out)
     return 0
 
 
@@ -140,12 +150,16 @@ def _stamp(path) -> str:
 
 PROJECT = {"--project": "project", "-p": "project"}
 JSON = {"--json": "json_out"}
-# words -> (the body's name in this module, value options, flags, numeric options: at least 1)
-COMMANDS: dict[tuple[str, ...], tuple[str, dict, dict, dict]] = {
-    ("memory", "consolidate"): ("consolidate_command", PROJECT, {"--full": "full", **JSON}, {}),
+# words -> (the body's name in this module, value options, flags, numeric options: at least 1,
+# the name of its one positional argument or None)
+COMMANDS: dict[tuple[str, ...], tuple[str, dict, dict, dict, str | None]] = {
+    ("memory", "consolidate"): ("consolidate_command", PROJECT, {"--full": "full", **JSON}, {},
+                                None),
+    ("memory", "search"): ("search_command", PROJECT, {"--reindex": "reindex", **JSON},
+                           {"--limit": "limit", "-n": "limit"}, "query"),
     ("log",): ("log_command", PROJECT, {"--all": "all_runs", "-a": "all_runs", **JSON},
-               {"--limit": "limit", "-n": "limit"}),
-    ("boot",): ("boot_command", {}, JSON, {}),
+               {"--limit": "limit", "-n": "limit"}, None),
+    ("boot",): ("boot_command", {}, JSON, {}, None),
 }
 
 
@@ -159,10 +173,13 @@ def direct_command(argv: list[str]) -> Callable[[], int] | None:
     words = next((w for w in COMMANDS if tuple(args[:len(w)]) == w), None)
     if words is None:
         return None
-    body, values, flags, numbers = COMMANDS[words]
+    body, values, flags, numbers, positional = COMMANDS[words]
     found: dict = {}
-    if read_options(args[len(words):], {**values, **numbers}, flags, found) is not None:
-        return None  # a positional argument, or a line typer should read
+    given = read_options(args[len(words):], {**values, **numbers}, flags, found)
+    if given is False or (given is None) != (positional is None) or given == "-":
+        return None  # a missing or unexpected argument, or a line typer should read
+    if positional is not None:
+        found[positional] = given
     for key in set(numbers.values()) & found.keys():
         if not found[key].isdigit() or int(found[key]) < 1:
             return None  # typer says what is wrong

@@ -65,11 +65,7 @@ def memory_search(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Rank entries of every memory tier (short-term, long-term, memory log, SmartLibrary)."""
-    from llmunix.cli import memory_view as show
-    from llmunix.memory import search
-
-    hits = search(_workspace(), query, project=project, limit=limit, reindex=reindex)
-    show.print_hits(hits, json_out)
+    direct.search_command(query, project, limit, reindex, json_out)
 
 
 @memory_app.command("show")

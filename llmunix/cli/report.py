@@ -8,18 +8,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmunix.checked import non_defaults
 from llmunix.workspace.layout import relative_path as _rel
 
 
 def print_json(data: Any) -> None:
     """Indented for a person at a terminal; one line for a program (json's C encoder only
-    serves unindented output: 10x faster over thousands of specs)."""
+    serves unindented output: 10x faster over thousands of specs). Reports are trees of fresh
+    dicts and lists, never a cycle: no need to track every container to look for one."""
     indent = 2 if sys.stdout.isatty() else None
-    sys.stdout.write(json.dumps(data, indent=indent, default=str) + "\n")
+    sys.stdout.write(json.dumps(data, indent=indent, default=str, check_circular=False) + "\n")
 
 
 def agent_to_dict(a, root: Path) -> dict[str, Any]:
+    from llmunix.specs.models import settings_shown  # loaded already wherever there are agents
+
     return {
         "name": a.name,
         "description": a.description,
@@ -28,7 +30,7 @@ def agent_to_dict(a, root: Path) -> dict[str, Any]:
         "model": a.model,
         "tools": list(a.tools) if a.tools is not None else None,
         "disallowed_tools": list(a.disallowed_tools),
-        "settings": non_defaults(a.settings),
+        "settings": settings_shown(a),
         "path": _rel(a.path, root),
         "hash": a.content_hash,
     }

@@ -129,18 +129,41 @@ class RunChanges:
             except OSError:
                 pass  # the run still knows them; only a kill would lose the list
 
-    @contextmanager
-    def effects(self) -> Iterator[None]:
-        """Hold the project's effects lock (reentrant in this process)."""
+    def _file_lock(self):
         if self._lock is None:
             from llmunix.workspace.flock import FileLock
 
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = FileLock(str(self.lock_path))
-        with self._lock:
-            if self.on_lock is not None and self._lock.depth == 1:
+        return self._lock
+
+    @contextmanager
+    def effects(self) -> Iterator[None]:
+        """Hold the project's effects lock (reentrant in this process)."""
+        lock = self._file_lock()
+        with lock:
+            if self.on_lock is not None and lock.depth == 1:
                 self.on_lock()
             yield
+
+    @contextmanager
+    def effects_now(self) -> Iterator[bool]:
+        """Hold the effects lock if it is free at once (yields True); yields False, holding
+        nothing, while another holder has it (a caller that must not wait runs elsewhere)."""
+        lock = self._file_lock()
+        if not lock.try_acquire():
+            yield False
+            return
+        try:
+            if self.on_lock is not None and lock.depth == 1:
+                self.on_lock()
+            yield True
+        finally:
+            lock.release()
+
+    def needs_lock(self, name: str) -> bool:
+        """Whether a call of `name` changes files (and so takes the effects lock)."""
+        return name not in PURE_TOOLS
 
     @contextmanager
     def opaque(self) -> Iterator[None]:

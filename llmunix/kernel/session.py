@@ -4,6 +4,7 @@ limits the same way for every runtime, writes the trace and emits events."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ RECALL = "Recall"  # the context's page-in tool (context/recall.py)
 INTERRUPTED_OUTPUT = "interrupted: the call was stopped by the user (Ctrl-C) while it ran"
 CREATE_AGENT = "CreateAgent"
 HOW_TO_DELEGATE = "Delegate to it with the Agent tool (subagent_type: its name)."
+# Built-ins run on the event loop's thread when their file is at most IN_PLACE_BYTES (see
+# RunSession._run_in_place); every other tool runs in a worker thread.
+IN_PLACE_TOOLS = frozenset({"Read", "Write", "Edit"})
+IN_PLACE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -290,10 +295,13 @@ class RunSession:
         duration_s: float,
         decision: Decision,
         interrupted: bool = False,
+        recorded: bool = False,
     ) -> None:
+        """One finished call in the trace; `recorded`: llmunix ran it itself, so the files it
+        changed are already this run's (else they are noted from its input)."""
         name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
         spec = self.registry.tools.get(name)
-        if self.changes is not None and decision.allowed:
+        if self.changes is not None and decision.allowed and not recorded:
             self.changes.note(name, tool_input)  # the Claude CLI's own Write/Edit
         event = ToolCalled(
             call_id=call_id,
@@ -407,8 +415,9 @@ class RunSession:
     async def execute(self, agent_name: str, tool: str, tool_input: Any, call_id: str,
                       *, in_thread: bool = True, whole: bool = False) -> ToolResult:
         """Gate, run and record one call of a tool llmunix executes itself. The tool runs in a
-        worker thread so a model stream or a hook can be served meanwhile; a runtime with
-        nothing else to serve (replay) runs it in place (`in_thread=False`)."""
+        worker thread so a model stream or a hook can be served meanwhile (but for small file
+        tools that cannot wait: `_run_in_place`); a runtime with nothing else to serve (replay)
+        runs it in place (`in_thread=False`)."""
         decision = self.check(agent_name, tool, tool_input)
         if not decision.allowed:
             result = ToolResult(decision.reason, is_error=True)
@@ -424,20 +433,47 @@ class RunSession:
                                       time.perf_counter() - started, decision)
                 raise
         else:
-            import asyncio
-
             self.tool_started(call_id, agent_name, tool, tool_input)
-            started = time.perf_counter()
-            try:
-                result = await asyncio.to_thread(self.run_tool, tool, tool_input, agent_name)
-            except asyncio.CancelledError:
-                self.tool_interrupted(call_id, agent_name, tool, tool_input,
-                                      time.perf_counter() - started, decision)
-                raise
+            result = self._run_in_place(tool, tool_input, agent_name)
+            if result is None:
+                import asyncio
+
+                started = time.perf_counter()
+                try:
+                    result = await asyncio.to_thread(self.run_tool, tool, tool_input, agent_name)
+                except asyncio.CancelledError:
+                    self.tool_interrupted(call_id, agent_name, tool, tool_input,
+                                          time.perf_counter() - started, decision)
+                    raise
         self.tool_called(call_id=call_id, agent=agent_name, tool=tool, tool_input=tool_input,
                          output=result.output, is_error=result.is_error,
-                         duration_s=result.duration_s, decision=decision)
+                         duration_s=result.duration_s, decision=decision, recorded=True)
         return result if whole else self.for_model(result)
+
+    def _run_in_place(self, tool: str, tool_input: dict, agent_name: str) -> ToolResult | None:
+        """Read, Write or Edit of a small file, run on the event loop's own thread: they take
+        microseconds, less than the hop to a worker thread and back (~0.4 ms a call). Only when
+        nothing can make them wait: a large file, or the effects lock held by another run (its
+        Bash may hold it for minutes), sends the call to the worker thread (None)."""
+        if tool not in IN_PLACE_TOOLS or tool in self.registry.tools or not self._small(tool_input):
+            return None
+        changes = self.changes
+        if changes is None or not changes.needs_lock(tool):
+            return self.run_tool(tool, tool_input, agent_name)
+        with changes.effects_now() as held:
+            # Held here, the lock is taken again by the call itself without a wait (reentrant).
+            return self.run_tool(tool, tool_input, agent_name) if held else None
+
+    def _small(self, tool_input: dict) -> bool:
+        """The file a call reads is absent or small; the file is checked again, properly, by the
+        tool itself (this only picks the thread it runs on)."""
+        path = tool_input.get("file_path")
+        if not isinstance(path, str):
+            return True  # the tool refuses the input at once
+        try:
+            return os.stat(os.path.join(self.policy.workspace, path)).st_size <= IN_PLACE_BYTES
+        except (OSError, ValueError):
+            return True  # absent (or unreadable): the tool's answer is quick
 
     def for_model(self, result: ToolResult) -> ToolResult:
         """What the model is sent: the output cut at `model_output_chars` ([limits]

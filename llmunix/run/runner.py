@@ -159,7 +159,7 @@ def build_sandbox(ws: Workspace, workspace_dir) -> Sandbox:
 def describe_sandbox(sandbox: Sandbox, registry: Registry) -> str:
     """The run header's sandbox line; names the agents whose constraints open the network."""
     text = sandbox.describe()
-    opened = sorted(a.name for a in registry.agents.values() if a.settings.constraints.network)
+    opened = sorted(a.name for a in registry.agents.values() if a.opens_network)
     if sandbox.confined and opened and not sandbox.network:
         text += f"; network allowed for {', '.join(opened)}"
     return text

@@ -52,6 +52,7 @@ MAX_REPLY_CHARS = 200_000  # a reply longer than this is a runaway: stop reading
 PREFLIGHT_TIMEOUT_S = 2.0
 DEFAULT_MAX_TOKENS = 2048
 DEFAULT_REQUEST_TIMEOUT_S = 300.0
+_TIMEOUT = getattr(asyncio, "timeout", None)  # 3.11+
 
 NO_SERVER = """no OpenAI-compatible server answers at {url} ({cause}). Start one, or point llmunix \
 at yours:
@@ -106,6 +107,7 @@ class OpenAIRuntime(Runtime):
                                  or os.environ.get("OPENAI_MODEL"))
         self.api_key = os.environ.get(self.config.api_key_env) or NO_KEY
         self._client: Any = None
+        self._encoder: Any = None  # request bodies, their messages encoded once (openai_http)
         self._call_ids: set[str] = set()
         self.mcp: Any = None  # the run's MCP servers (runtimes/mcp_tools.py), while it runs
         self._include_usage = True  # dropped for a server that refuses stream_options
@@ -248,10 +250,15 @@ class OpenAIRuntime(Runtime):
             body["temperature"] = shape.temperature
         if tools:
             body["tools"] = tools
+        if self._encoder is None:
+            from llmunix.runtimes.openai_http import BodyEncoder
+
+            self._encoder = BodyEncoder()
         attempt = 1
         while True:
             try:
-                reply = await self._timed(self._stream(body, shape, model, on_text), shape)
+                reply = await self._timed(self._stream(self._encoder.body(body), shape, model,
+                                                       on_text), shape)
                 if reply.chunks == 0:
                     reply = await self._timed(self._unstreamed(body, shape, model), shape)
                 break
@@ -280,7 +287,10 @@ class OpenAIRuntime(Runtime):
 
     async def _timed(self, request: Any, shape: RequestShape) -> _Reply:
         try:
-            return await asyncio.wait_for(request, shape.timeout_s)
+            if _TIMEOUT is not None:  # Python 3.11+: the request stays in this task
+                async with _TIMEOUT(shape.timeout_s):
+                    return await request
+            return await asyncio.wait_for(request, shape.timeout_s)  # a task per request
         except asyncio.TimeoutError:
             raise ServerError(
                 f"the server at {self.base_url} did not finish a reply within "
@@ -289,7 +299,7 @@ class OpenAIRuntime(Runtime):
                      "request_timeout_s ([openai] in llmunix.toml or the agent's llmunix: block)",
             ) from None
 
-    async def _stream(self, body: dict, shape: RequestShape, model: str,
+    async def _stream(self, body: bytes, shape: RequestShape, model: str,
                       on_text: Callable[[str], None] | None) -> _Reply:
         from llmunix.runtimes import openai_http as wire
 

@@ -19,6 +19,8 @@ import httpx2
 from llmunix import __version__
 
 MAX_ERROR_BODY = 64 * 1024  # of an error answer: enough for any message, never a flood
+_STREAM = {"Accept": "text/event-stream"}
+_STREAM_RAW = {**_STREAM, "Content-Type": "application/json"}  # a body encoded beforehand
 
 
 class StatusError(Exception):
@@ -48,6 +50,56 @@ class StreamError(Exception):
         super().__init__(str(message or body))
         self.body = body
         self.message = str(message or body)
+
+
+def encode(value: Any) -> bytes:
+    """JSON as a request body: compact UTF-8, no NaN (servers refuse it)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode("utf-8")
+
+
+class BodyEncoder:
+    """Chat request bodies built from the messages encoded once each: a turn adds two or three
+    messages to a history the request sends whole, so re-encoding all of it every turn grows
+    with the run (~0.15 ms a request at 100 messages). A message is known by its identity and
+    its content's (the agent loop and the pager replace a message's content when they change
+    it, as for token counting in context/pager.py); the tool list by its items."""
+
+    def __init__(self) -> None:
+        self._messages: dict[int, tuple[dict, Any, Any, bytes]] = {}
+        self._tools: tuple[list, bytes] = ([], b"[]")
+
+    def body(self, fields: dict) -> bytes:
+        """`fields` encoded as `encode(fields)` would, its messages and tools from the cache."""
+        parts = []
+        for key, value in fields.items():
+            if key == "messages":
+                piece = b"[" + b",".join(self._message(m) for m in value) + b"]"
+            elif key == "tools":
+                piece = self._tool_list(value)
+            else:
+                piece = encode(value)
+            parts.append(encode(key) + b":" + piece)
+        if len(self._messages) > 4 * len(fields.get("messages", ())) + 64:
+            self._messages.clear()  # messages the pager folded away, or another agent's
+        return b"{" + b",".join(parts) + b"}"
+
+    def _message(self, msg: dict) -> bytes:
+        content, calls = msg.get("content"), msg.get("tool_calls")
+        known = self._messages.get(id(msg))
+        if known is not None and known[0] is msg and known[1] is content and known[2] is calls:
+            return known[3]
+        data = encode(msg)
+        self._messages[id(msg)] = (msg, content, calls, data)
+        return data
+
+    def _tool_list(self, tools: list) -> bytes:
+        known, data = self._tools
+        if len(known) == len(tools) and all(a is b for a, b in zip(known, tools, strict=True)):
+            return data
+        data = encode(tools)
+        self._tools = (list(tools), data)
+        return data
 
 
 def _parse(text: str) -> Any:
@@ -101,13 +153,18 @@ class Client:
             raise Disconnected(str(exc) or type(exc).__name__) from exc
 
     @asynccontextmanager
-    async def stream(self, path: str, body: dict, *, timeout: float
+    async def stream(self, path: str, body: dict | bytes, *, timeout: float
                      ) -> AsyncIterator[AsyncIterator[Any]]:
-        """POST JSON and read the answer as server-sent events: the data of each event,
-        parsed, until `[DONE]` or the end. An event carrying `error` raises StreamError."""
+        """POST JSON (a dict, or already encoded) and read the answer as server-sent events: the
+        data of each event, parsed, until `[DONE]` or the end. An event carrying `error` raises
+        StreamError."""
+        if isinstance(body, bytes):
+            sent: dict[str, Any] = {"content": body, "headers": _STREAM_RAW}
+        else:
+            sent = {"json": body, "headers": _STREAM}
         try:
-            async with self._http.stream("POST", self._url(path), json=body, timeout=timeout,
-                                         headers={"Accept": "text/event-stream"}) as response:
+            async with self._http.stream("POST", self._url(path), timeout=timeout,
+                                         **sent) as response:
                 await _raise_for_status(response)
                 yield _events(response)
         except httpx2.TimeoutException as exc:

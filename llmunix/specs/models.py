@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from llmunix.checked import Rule
+from llmunix.checked import Rule, from_plain, non_defaults, to_plain
 from llmunix.policy.gate import Constraints
 from llmunix.policy.rules import ToolRules
 from llmunix.specs.claude_code import (
@@ -98,6 +98,60 @@ class AgentSpec:
     @property
     def max_turns(self) -> int | None:
         return self.settings.max_turns
+
+    @property
+    def opens_network(self) -> bool:
+        """Whether its constraints let its processes use the network (without building the
+        settings of a spec from the cache: a run's header asks it of every agent)."""
+        stored = self.__dict__.get(PLAIN_SETTINGS)
+        if stored is None or "settings" in self.__dict__:
+            return self.settings.constraints.network
+        return bool(stored["constraints"]["network"])
+
+
+# A spec rebuilt from the spec cache (specs/plain.py) holds its settings as the plain dict they
+# were stored as, under this key, until `settings` is first read: a boot builds thousands of
+# specs and reads the settings of none (`boot --json` shows them from the plain form).
+PLAIN_SETTINGS = "_plain_settings"
+
+
+class _SettingsOnFirstRead:
+    """`AgentSpec.settings` when it is not in the instance yet: built from the plain form, then
+    kept in the instance (which is looked up first from then on)."""
+
+    def __get__(self, spec: AgentSpec | None, owner: type | None = None):
+        if spec is None:
+            return self
+        value = from_plain(LlmunixSettings, spec.__dict__[PLAIN_SETTINGS])
+        spec.__dict__["settings"] = value
+        return value
+
+
+AgentSpec.settings = _SettingsOnFirstRead()  # after @dataclass, which would take it as a default
+
+_SHOWN_DEFAULTS: dict = {}  # the plain form of LlmunixSettings() (made on first use)
+
+
+def settings_shown(agent: AgentSpec) -> dict[str, Any]:
+    """`non_defaults(agent.settings)` (what `boot --json` shows), read from the plain form when
+    the settings were not built: no object per agent."""
+    stored = agent.__dict__.get(PLAIN_SETTINGS)
+    if stored is None or "settings" in agent.__dict__:
+        return non_defaults(agent.settings)
+    if not _SHOWN_DEFAULTS:
+        _SHOWN_DEFAULTS.update(to_plain(LlmunixSettings()))
+    return _plain_non_defaults(stored, _SHOWN_DEFAULTS)
+
+
+def _plain_non_defaults(value: dict, default: dict) -> dict[str, Any]:
+    out = {k: v for k, v in value.items() if v != default[k]}  # one pass in C, mostly
+    for name, item in out.items():
+        base = default[name]
+        if type(base) is dict:  # a nested settings dataclass (constraints)
+            out[name] = _plain_non_defaults(item, base)
+        elif type(item) is list:  # a copy: the stored value is the cache's
+            out[name] = list(item)
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)

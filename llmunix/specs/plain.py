@@ -12,11 +12,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from llmunix.checked import from_plain, to_plain
+from llmunix.checked import to_plain
+from llmunix.policy.gate import Constraints
 from llmunix.policy.rules import Rule, ToolRules
 from llmunix.specs.diagnostics import Diagnostic
 from llmunix.specs.mcp_servers import ServerConfig
-from llmunix.specs.models import AgentSpec, LlmunixSettings, ToolSpec
+from llmunix.specs.models import PLAIN_SETTINGS, AgentSpec, LlmunixSettings, ToolSpec
 from llmunix.specs.skills import CommandSpec, SkillSpec
 
 CLASSES = {"agent": AgentSpec, "tool": ToolSpec, "skill": SkillSpec, "command": CommandSpec}
@@ -29,6 +30,8 @@ def _names(cls) -> tuple[str, ...]:
 _FIELDS = {kind: _names(cls) for kind, cls in CLASSES.items()}
 _RULE, _SERVER, _DIAG = _names(Rule), _names(ServerConfig), _names(Diagnostic)
 _EMPTY_RULES = ToolRules()
+_SETTINGS_KEYS = frozenset(_names(LlmunixSettings))
+_CONSTRAINTS_KEYS = frozenset(_names(Constraints))
 
 
 class PlainError(ValueError):
@@ -69,20 +72,25 @@ def _settings_out(value: LlmunixSettings) -> dict:
     return to_plain(value)
 
 
-def _settings_in(row: dict) -> LlmunixSettings:
-    return from_plain(LlmunixSettings, row)
+def _settings_checked(row: dict) -> dict:
+    """An agent's settings stay plain until read (models.PLAIN_SETTINGS); only their shape is
+    checked here, so a stored value of another shape still means: parse the file."""
+    if type(row) is not dict or row.keys() != _SETTINGS_KEYS:
+        raise PlainError("stored settings of another shape")
+    constraints = row["constraints"]
+    if type(constraints) is not dict or constraints.keys() != _CONSTRAINTS_KEYS:
+        raise PlainError("stored constraints of another shape")
+    return row
 
 
 _CODECS = {  # field -> (to plain, from plain); the path is never stored: it is the cache key
     "rules": (_rules_out, _rules_in),
     "mcp_servers": (_servers_out, _servers_in),
-    "settings": (_settings_out, _settings_in),
+    "settings": (_settings_out, _settings_checked),
 }
 
 
 def _signature() -> str:
-    from llmunix.policy.gate import Constraints
-
     parts = [f"{kind}:{','.join(names)}" for kind, names in _FIELDS.items()]
     parts += [f"rule:{','.join(_RULE)}", f"server:{','.join(_SERVER)}",
               f"diagnostic:{','.join(_DIAG)}",
@@ -95,8 +103,6 @@ SIGNATURE = _signature()
 
 
 def _usable() -> bool:
-    from llmunix.policy.gate import Constraints
-
     return not any(hasattr(c, "__post_init__") for c in (
         *CLASSES.values(), Rule, ServerConfig, LlmunixSettings, Constraints))
 
@@ -125,14 +131,17 @@ def spec_out(kind: str, spec: Any) -> tuple:
 def _plan(kind: str) -> tuple:
     names = _FIELDS[kind]
     codecs = tuple((i, _CODECS[n][1]) for i, n in enumerate(names) if n in _CODECS)
-    return CLASSES[kind], names, codecs, names.index("path")
+    # an agent's settings go in as their plain form, built when first read (models.py)
+    keys = tuple(PLAIN_SETTINGS if n == "settings" else n for n in names)
+    return CLASSES[kind], keys, codecs, names.index("path")
 
 
 _PLANS = {kind: _plan(kind) for kind in CLASSES}
 
 
 def spec_in(kind: str, row: tuple, path: Path) -> Any:
-    """The spec again, for the file at `path`, without running the parser's checks."""
+    """The spec again, for the file at `path`, without running the parser's checks (an agent's
+    settings not even built: models.PLAIN_SETTINGS)."""
     cls, names, codecs, path_index = _PLANS[kind]
     if len(row) != len(names):
         raise PlainError("a stored spec of another shape")

@@ -199,21 +199,31 @@ def _load_mcp(registry: Registry, servers: tuple | None = None) -> None:
         servers = load_mcp_json(registry.workspace.root / MCP_JSON)
     registry.mcp_servers, problems = servers[0], list(servers[1])
     registry.diagnostics.extend(problems)
-    for agent in registry.agents.values():
-        if agent.mcp_servers is None and not any(t.startswith("mcp__") for t in agent.tools or ()):
-            continue  # most agents: no server named, none to check
+    registry.diagnostics += _mcp_warnings(registry.agents, registry.mcp_servers)
+
+
+def _mcp_warnings(agents: dict[str, AgentSpec], defined: dict[str, ServerConfig]
+                  ) -> list[Diagnostic]:
+    found = []
+    for agent in agents.values():
+        tools = agent.tools
+        # most agents name no server: one substring test of the joined names tells (the exact
+        # test follows when it finds one)
+        if agent.mcp_servers is None and (not tools or "mcp__" not in "\n".join(tools)):
+            continue
         names, inline = agent.mcp_servers or ((), ())
         own = {s.name for s in inline}
         listed = [t.split("__")[1] for t in agent.tools or () if t.startswith("mcp__")
                   and t.count("__") >= 1 and not t.startswith("mcp__llmunix")]
         missing = [n for n in dict.fromkeys([*names, *listed])
-                   if n and n not in own and n not in registry.mcp_servers]
+                   if n and n not in own and n not in defined]
         if missing:
-            registry.diagnostics.append(Diagnostic(
+            found.append(Diagnostic(
                 "warning", str(agent.path),
                 f"agent '{agent.name}' uses MCP server(s) no .mcp.json or mcpServers entry "
                 f"defines: {', '.join(missing)}; their tools are refused", field="mcpServers",
                 hint="define them in the workspace's .mcp.json or in the agent's mcpServers"))
+    return found
 
 
 @dataclass
@@ -282,7 +292,12 @@ def _boot(ws: Workspace) -> BootReport:
         )
         projects[proj.name] = reg
     servers = load_mcp_json(ws.root / MCP_JSON)
+    warned: dict[int, list[Diagnostic]] = {}  # a project sharing the base's agents: the same
     for reg in (base, *projects.values()):
-        _load_mcp(reg, servers)
+        reg.mcp_servers = servers[0]
+        reg.diagnostics += servers[1]
+        if id(reg.agents) not in warned:
+            warned[id(reg.agents)] = _mcp_warnings(reg.agents, reg.mcp_servers)
+        reg.diagnostics += warned[id(reg.agents)]
     cache.save()
     return BootReport(base, projects, cache.fingerprint())

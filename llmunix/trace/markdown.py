@@ -38,6 +38,9 @@ MAX_INLINE_RESULT = 4_000
 _STEP_RE = re.compile(r"^## Step (\d+) · ([a-z ]+) · (.+)$")
 _BULLET_RE = re.compile(r"^- ([a-z_]+): (.*)$")
 _FENCE_OPEN_RE = re.compile(r"^(`{3,})([a-z]*)(?: (\w+))?$")
+# json.dumps(v, ensure_ascii=False) and its indent=2 form, without building an encoder per call
+_BULLET_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_INPUT_JSON = json.JSONEncoder(ensure_ascii=False, indent=2).encode
 
 
 def utc_now() -> datetime:
@@ -85,7 +88,7 @@ class TraceWriter:
         self.steps += 1
         bullets = {**bullets, "at_s": round(time.monotonic() - self.clock, 3)}
         lines = [f"\n## Step {self.steps} · {kind} · {agent}\n"]
-        lines += [f"- {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in bullets.items()]
+        lines += [f"- {k}: {_BULLET_JSON(v)}" for k, v in bullets.items()]
         lines.append("")
         self._write("\n".join(lines) + "\n" + body)
 
@@ -95,7 +98,7 @@ class TraceWriter:
                       _fence(self.redact(event.text), "text"))
 
     def tool_called(self, event: ToolCalled, usage: dict[str, Any] | None = None) -> None:
-        text_input = self.redact(json.dumps(event.input, indent=2, ensure_ascii=False))
+        text_input = self.redact(_INPUT_JSON(event.input))
         output = self.redact(event.output)
         bullets: dict[str, Any] = {
             "call_id": event.call_id,
