@@ -338,6 +338,27 @@ def test_consolidation_boots_the_specs_only_when_one_changed(ws, monkeypatch):
     assert "| scribe |" not in ws.smart_library_path.read_text()
 
 
+@pytest.mark.parametrize("record", [
+    b"garbage", marshal.dumps(("0.0", "/elsewhere", [], "| stale |")),
+    None,  # this version and root, but stamps of another shape
+])
+def test_a_damaged_spec_record_means_a_boot_and_a_true_library(ws, record):
+    from llmunix import __version__
+    from llmunix.memory import library as smart_library
+    from llmunix.specs import registry
+
+    _age_everything(ws.root)
+    memory.consolidate(ws)
+    path = ws.root / smart_library.SPEC_MEMO
+    path.write_bytes(record if record is not None else marshal.dumps(
+        (__version__, str(ws.root), [("a", "b", "c"), 5], "| stale |")))
+    settled(make_trace(ws, "write notes"))
+    assert memory.consolidate(ws).library_updated
+    text = ws.smart_library_path.read_text()
+    assert "| stale |" not in text
+    assert text == smart_library.render_smart_library(registry.boot(ws))
+
+
 def test_same_goal_bumps_the_record_and_new_steps_make_a_new_version(ws):
     steps = [call("Write", {"file_path": "a.txt", "content": "A"})]
     first = make_trace(ws, "Create a.txt holding A", steps)

@@ -158,9 +158,12 @@ def _remembered_tables(ws: Workspace) -> str | None:
     if version != __version__ or root != str(ws.root) or not isinstance(tables, str) \
             or not isinstance(stamps, list):  # (a copied workspace: its own files, not these)
         return None
-    for path, stamp in stamps:
-        if _stamp(path) != stamp:
-            return None
+    try:
+        for path, stamp in stamps:
+            if _stamp(path) != stamp:
+                return None
+    except (TypeError, ValueError):  # a damaged record of another shape: boot instead
+        return None
     return tables
 
 
