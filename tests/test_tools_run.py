@@ -135,3 +135,69 @@ Bad.
     assert result.returncode == 1
     assert f"{path.name}:5" in result.stdout + result.stderr
     assert "access read or write" in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- arguments without jsonschema
+
+FLAT = {"type": "object", "properties": {"s": {"type": "string", "format": "path"},
+                                         "i": {"type": "integer", "default": 2},
+                                         "n": {"type": "number"}, "b": {"type": "boolean"}},
+        "required": ["s"]}
+CASES = [
+    (FLAT, {"s": "a"}), (FLAT, {"s": "a", "i": 3, "n": 1.5, "b": False}), (FLAT, {}),
+    (FLAT, {"s": 1}), (FLAT, {"s": "a", "i": True}), (FLAT, {"s": "a", "i": 1.0}),
+    (FLAT, {"s": "a", "n": True}), (FLAT, {"s": "a", "b": 0}), (FLAT, {"s": "a", "x": 1}),
+    ({**FLAT, "additionalProperties": False}, {"s": "a", "x": 1}),
+    ({**FLAT, "additionalProperties": False}, {"s": "a"}),
+    ({**FLAT, "additionalProperties": {"type": "string"}}, {"s": "a", "x": 1}),
+    ({"type": "object", "properties": {"e": {"type": "string", "enum": ["x"]}}}, {"e": "y"}),
+    ({"type": "object", "properties": {"m": {"type": "string", "maxLength": 1}}}, {"m": "yy"}),
+    ({"type": "object", "properties": {"l": {"type": "array"}}}, {"l": [1]}),
+    ({"type": "object", "properties": {"u": {"type": ["string", "null"]}}}, {"u": None}),
+    ({"type": "object", "properties": {"s": {"type": "string"}}, "minProperties": 2}, {"s": "a"}),
+    ({"type": "object", "required": "s"}, {"s": "a"}),
+    ({"type": "object"}, {"anything": [1, {"x": 2}]}),
+]
+
+
+@pytest.mark.parametrize("schema, args", CASES)
+def test_arguments_taken_without_jsonschema_are_ones_jsonschema_takes(schema, args):
+    import jsonschema
+
+    from llmunix.tools.spec_exec import _plainly_valid
+
+    props = schema.get("properties", {})
+    full = {k: v["default"] for k, v in props.items() if "default" in v} | args
+    try:
+        valid = not list(jsonschema.Draft202012Validator(schema).iter_errors(full))
+    except Exception:  # noqa: BLE001 - a schema jsonschema cannot use
+        valid = False
+    if _plainly_valid(schema, full):
+        assert valid  # it never takes what jsonschema refuses
+    flat = schema.keys() <= {"type", "properties", "required", "additionalProperties"} \
+        and type(schema.get("additionalProperties", True)) is bool \
+        and isinstance(schema.get("required", []), list) \
+        and all(p.keys() <= {"type", "default", "format"} and p["type"] in (
+            "string", "integer", "number", "boolean") for p in props.values())
+    integral_float = any(type(v) is float and props.get(k, {}).get("type") == "integer"
+                         for k, v in full.items())
+    if flat and valid and not integral_float:
+        assert _plainly_valid(schema, full)  # and for the flat kind it takes what it takes
+
+
+def test_a_crystallized_kind_of_call_loads_no_jsonschema(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom pathlib import Path\n"
+            "from llmunix.specs.models import ToolSpec\n"
+            "from llmunix.tools.spec_exec import validate_args\n"
+            "spec = ToolSpec(name='t', description='', kind='python', path=Path('t.md'),\n"
+            "    input_schema={'type': 'object', 'properties': {'name': {'type': 'string'}},\n"
+            "                  'required': ['name']})\n"
+            "assert validate_args(spec, {'name': 'zeta'}) == {'name': 'zeta'}\n"
+            "print('jsonschema' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

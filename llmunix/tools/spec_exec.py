@@ -59,13 +59,54 @@ def coerce_cli_args(spec: ToolSpec, pairs: list[str]) -> dict[str, Any]:
     return args
 
 
+# What `_plainly_valid` knows: a flat object of scalar properties, the schema most tool specs
+# (and every crystallized tool) have; JSON Schema's type of each Python value, exactly.
+_SCALAR_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+_PLAIN_SCHEMA_KEYS = {"type", "properties", "required", "additionalProperties", "description",
+                      "title"}
+_PLAIN_PROPERTY_KEYS = {"type", "description", "title", "default", "format", "access"}
+
+
+def _plainly_valid(schema: dict[str, Any], args: dict[str, Any]) -> bool:
+    """True only when `args` certainly satisfies a schema of the flat kind above; False means
+    "ask jsonschema", imported then (~90 ms: most of a crystallized tool's own time). `format`
+    and `access` constrain nothing here: jsonschema checks no format unless asked, and path
+    arguments are checked by the policy."""
+    if not schema.keys() <= _PLAIN_SCHEMA_KEYS or schema.get("type") != "object":
+        return False
+    props = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    required = schema.get("required", [])
+    if not isinstance(props, dict) or type(extra) is not bool \
+            or not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        return False
+    if any(name not in args for name in required):
+        return False
+    for name, value in args.items():
+        prop = props.get(name)
+        if prop is None:
+            if not extra:
+                return False
+            continue
+        if not isinstance(prop, dict) or not prop.keys() <= _PLAIN_PROPERTY_KEYS:
+            return False
+        kind = prop.get("type")
+        kinds = _SCALAR_TYPES.get(kind) if isinstance(kind, str) else None
+        if kinds is None or isinstance(value, bool) and bool not in kinds \
+                or not isinstance(value, kinds):
+            return False
+    return True
+
+
 def validate_args(spec: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:
     """Apply defaults and check `args` against the spec's JSON Schema."""
-    import jsonschema
-
     props = spec.input_schema.get("properties", {})
     full = {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
     full.update(args)
+    if _plainly_valid(spec.input_schema, full):
+        return full
+    import jsonschema
+
     try:
         validator = jsonschema.Draft202012Validator(spec.input_schema)
         errors = sorted(validator.iter_errors(full), key=lambda e: list(e.path))
