@@ -463,12 +463,9 @@ def _save_seen(ws: Workspace, seen: dict[str, dict[str, int]], had: dict[str, di
     keep = {name: seen[name] for name in sorted(seen) if name in names}
     if keep == had and had:
         return  # as it was read: nothing to write
-    data = marshal.dumps((_SEEN_FORMAT, keep))
     path = ws.root / STATE_DIR / SEEN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, marshal.dumps((_SEEN_FORMAT, keep)), ws.root)
 
 
 def _reset_counters(ws: Workspace, projects: list[str]) -> None:

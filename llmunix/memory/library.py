@@ -10,6 +10,7 @@ there and no registry is loaded; any change, or a stamp too recent to trust, mea
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import time
@@ -140,14 +141,12 @@ def _remember_tables(ws: Workspace, stamps: list | None, tables: str) -> None:
     now = time.time_ns()
     if stamps is None or any(s is not None and now - s[2] <= RACY_NS for _p, s in stamps):
         return
+    from llmunix.specs.frontmatter import atomic_write
+
     path = ws.root / SPEC_MEMO
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
+    with contextlib.suppress(OSError):  # a read-only workspace: boot each time
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(marshal.dumps((__version__, str(ws.root), stamps, tables)))
-        os.replace(tmp, path)
-    except OSError:  # a read-only workspace: boot each time
-        tmp.unlink(missing_ok=True)
+        atomic_write(path, marshal.dumps((__version__, str(ws.root), stamps, tables)), ws.root)
 
 
 def _remembered_tables(ws: Workspace) -> str | None:

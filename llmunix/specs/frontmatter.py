@@ -105,14 +105,16 @@ def workspace_root_of(path: Path) -> Path | None:
     return None
 
 
-def atomic_write(path: Path, text: str, root: Path | None = None) -> None:
-    """Replace `path` in one rename, the temporary file kept out of the versioned folders."""
+def atomic_write(path: Path, text: str | bytes, root: Path | None = None) -> None:
+    """Replace `path` in one rename, the temporary file kept out of the versioned folders
+    (and removed if the write fails). Text is written as UTF-8, bytes as they are."""
     root = root or workspace_root_of(path)
     tmp_dir = root / STATE_DIR / "tmp" if root else path.parent
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes)
+              else os.fdopen(fd, "w", encoding="utf-8")) as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
