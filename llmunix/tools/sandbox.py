@@ -138,8 +138,9 @@ class Sandbox:
                 args += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
-        args += ["--ro-bind", _etc_copy(), "/etc"]
-        for folder in etc_binds():
+        etc, folders = _etc_copy()
+        args += ["--ro-bind", etc, "/etc"]
+        for folder in folders:
             args += ["--ro-bind", folder, folder]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
                  "--perms", "0700", "--dir", HOME]
@@ -186,19 +187,19 @@ def hard_links(folder: Path, limit: int = 200_000) -> list[str]:
 
 
 _etc_lock = threading.Lock()
-_etc_dir: list[str] = []
-_etc_binds: list[str] = []  # the /etc folders mounted read-only on their place in the copy
+_etc_made: list[tuple[str, tuple[str, ...]]] = []
 
 
-def _etc_copy() -> str:
+def _etc_copy() -> tuple[str, tuple[str, ...]]:
     """A folder holding copies of the /etc files a program needs, made once per process and
     mounted as the sandbox's /etc: one mount instead of one per file (~5 ms a call). The
     folders among them (ssl, alternatives, ...: hundreds of symlinks, ~0.2 s to copy) are
-    mounted on empty folders of the copy instead (`etc_binds`)."""
+    mounted on empty folders of the copy instead: (the copy, those folders)."""
     with _etc_lock:
-        if _etc_dir:
-            return _etc_dir[0]
+        if _etc_made:
+            return _etc_made[0]
         folder = tempfile.mkdtemp(prefix="llmunix-etc-")
+        folders: list[str] = []
         atexit.register(shutil.rmtree, folder, True)
         for name in _ETC:
             source, target = f"/etc/{name}", os.path.join(folder, name)
@@ -206,19 +207,14 @@ def _etc_copy() -> str:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 if os.path.isdir(source):
                     os.mkdir(target)  # where the folder itself is mounted
-                    _etc_binds.append(source)
+                    folders.append(source)
                 elif os.path.exists(source):
                     shutil.copy2(source, target)  # a symlink's target, e.g. resolv.conf
             except OSError:
                 continue  # unreadable: the sandbox does without it
         os.chmod(folder, 0o755)
-        _etc_dir.append(folder)
-        return folder
-
-
-def etc_binds() -> list[str]:
-    """The /etc folders `_etc_copy` left to be mounted (after it ran)."""
-    return list(_etc_binds)
+        _etc_made.append((folder, tuple(folders)))
+        return _etc_made[0]
 
 
 def _under_system(path: str) -> bool:
