@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,71 @@ def test_failures_in_a_row_demote_a_crystallized_tool(ws):
     assert record["status"] == "demoted" and record["consecutive_failures"] == 3
     gone = run_cli("run", goal("gamma"), "--mode", "crystallized", cwd=ws.root)
     assert gone.returncode == 1 and "no crystallized tool fits this goal" in gone.stderr
+
+
+PROBE_TOOL = """---
+name: {name}
+description: what a tool's Python had loaded when it returned
+input:
+  package: {{type: string}}
+python: probe
+---
+```python
+{source}
+
+def probe(package):
+    import sys
+    {call}
+    return " ".join(sorted(sys.modules))
+```
+"""
+
+
+def test_a_crystallized_run_needs_no_event_loop_and_its_tool_imports_nothing_new(ws, tmp_path):
+    from llmunix.tools.process import run_process
+    from llmunix.tools.sandbox import Sandbox
+    from tests.test_startup import NEVER_ON_A_REPLAY, imported
+
+    with OpenAIServer() as server:
+        learn(ws, server, "alpha", "beta")
+    assert run_cli("memory", "crystallize", cwd=ws.root).returncode == 0
+    assert run_cli("boot", cwd=ws.root).returncode == 0
+    modules, done = imported(tmp_path, ws.root, "run", goal("delta"))
+    assert done.returncode == 0, done.stderr
+    assert "mode crystallized" in done.stderr
+    assert sorted(modules & set(NEVER_ON_A_REPLAY)) == []
+
+    # In its sandboxed Python, the tool's own code (the learned Read, Write and Edit) and the
+    # runner that calls it load no module a bare Python has not loaded already.
+    tools = ws.project("default").tools_dir
+    text = (tools / "crystallized" / f"{TOOL}.md").read_text()
+    source = text.split("\n```python\n", 1)[1].rsplit("\n```", 1)[0]
+    (tools / "probe-crystal.md").write_text(PROBE_TOOL.format(
+        name="probe-crystal", source=source, call="crystallized(package)"))
+    (tools / "probe-bare.md").write_text(PROBE_TOOL.format(name="probe-bare", source="",
+                                                           call="pass"))
+    seen = {}
+    for name in ("probe-crystal", "probe-bare"):
+        ran = run_cli("tools", "run", name, "--arg", "package=epsilon", cwd=ws.root)
+        assert ran.returncode == 0, ran.stderr
+        seen[name] = set(ran.stdout.split())
+    work = ws.project("default").workspace_dir
+    assert (work / "pkgs/epsilon/README.md").read_text() == readme("epsilon")
+    bare = run_process([sys.executable, "-c", "import sys; print(*sorted(sys.modules))"],
+                       sandbox=Sandbox.create(work), timeout_s=60)
+    assert bare.exit_code == 0, bare.output
+    assert "os" in seen["probe-crystal"]
+    assert sorted(seen["probe-crystal"] - seen["probe-bare"]) == []
+    assert sorted(seen["probe-bare"] - set(bare.output.split()) - {"marshal"}) == []
+
+
+def test_a_crystallized_tool_refuses_a_path_outside_the_workspace(ws):
+    with OpenAIServer() as server:
+        learn(ws, server, "alpha", "beta")
+    assert run_cli("memory", "crystallize", cwd=ws.root).returncode == 0
+    outside = ws.root / "projects" / "default" / "escaped"
+    done = run_cli("run", goal("../../escaped"), "--mode", "crystallized", cwd=ws.root)
+    assert done.returncode == 1
+    assert "pkgs/../../escaped/README.md is outside the workspace" in done.stderr
+    assert not outside.exists()
+    assert "- ../../escaped" not in (ws.project("default").workspace_dir / "index.md").read_text()

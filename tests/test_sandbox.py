@@ -186,3 +186,68 @@ def test_a_secret_looking_name_in_sandbox_env_is_a_config_error(place):
     r = run_cli("tools", "run", "word-count", "--arg", "path=x", cwd=ws.root)
     assert r.returncode == 1
     assert "llmunix.toml" in r.stderr and "AWS_SECRET_ACCESS_KEY looks like a secret" in r.stderr
+
+
+def _logging_bwrap(folder, exit_code: int | None = None):
+    """A `bwrap` that writes a line to calls.log each time it starts, then runs the real one
+    (or exits with `exit_code`)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "calls.log"
+    program = folder / "bwrap"
+    body = f"exit {exit_code}" if exit_code is not None else f'exec {shutil.which("bwrap")} "$@"'
+    program.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\n{body}\n")
+    program.chmod(0o755)
+    return program, log
+
+
+def test_a_working_sandbox_is_probed_once_per_program_across_processes(tmp_path, monkeypatch):
+    from llmunix.tools import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "_probe_results", {})  # this process's, restored
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    program, log = _logging_bwrap(tmp_path / "bin")
+    record = tmp_path / "cache" / "llmunix" / "sandbox-probe"
+
+    def probe_anew() -> str:  # as a new llmunix process would
+        sandbox_module._probe_results.clear()
+        return sandbox_module.probe(str(program))
+
+    assert probe_anew() == ""
+    assert log.read_text().count("-- true") == 1
+    assert str(program) in record.read_text()
+    assert probe_anew() == "" and probe_anew() == ""
+    assert log.read_text().count("-- true") == 1  # the record stood for the probe
+    program.write_text(program.read_text() + "# changed\n")  # another program: probed again
+    assert probe_anew() == ""
+    assert log.read_text().count("-- true") == 2
+    record.write_text("someone else's stamp\n")
+    assert probe_anew() == ""
+    assert log.read_text().count("-- true") == 3
+
+
+def test_a_failed_probe_is_not_kept(tmp_path, monkeypatch):
+    from llmunix.tools import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "_probe_results", {})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    program, log = _logging_bwrap(tmp_path / "bin", exit_code=1)
+    for _ in range(2):
+        sandbox_module._probe_results.clear()
+        assert "the sandbox cannot start" in sandbox_module.probe(str(program))
+    assert log.read_text().count("-- true") == 2
+    assert not (tmp_path / "cache" / "llmunix" / "sandbox-probe").exists()
+
+
+def test_an_unwritable_cache_only_means_probing_again(tmp_path, monkeypatch):
+    from llmunix.tools import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "_probe_results", {})
+    (tmp_path / "cache").write_text("a file where the cache folder would be\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    program, log = _logging_bwrap(tmp_path / "bin")
+    for _ in range(2):
+        sandbox_module._probe_results.clear()
+        assert sandbox_module.probe(str(program)) == ""
+    assert log.read_text().count("-- true") == 2

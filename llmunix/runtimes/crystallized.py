@@ -11,6 +11,7 @@ from llmunix.runtimes.base import Runtime
 
 class CrystallizedRuntime(Runtime):
     name = "crystallized"
+    synchronous = True  # one tool call, run in place: no event loop needed (runtimes/drive.py)
 
     def __init__(self, tool: str, args: dict[str, str]) -> None:
         self.tool = tool

@@ -100,7 +100,7 @@ def run_process(
     timeout_s: float,
     cwd: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
-    stdin_text: str | None = None,
+    stdin_text: str | bytes | None = None,
     merge_stderr: bool = False,
     read_only: Iterable[Path | str] = (),
     max_chars: int = MAX_OUTPUT_CHARS,
@@ -120,7 +120,7 @@ def run_process(
         streams = {proc.stdout.fileno(): out}
         if proc.stderr is not None:
             streams[proc.stderr.fileno()] = err
-        pending = stdin_text.encode() if stdin_text is not None else b""
+        pending = stdin_text.encode() if isinstance(stdin_text, str) else stdin_text or b""
         deadline = time.monotonic() + timeout_s
         with selectors.DefaultSelector() as sel:
             for fd in streams:

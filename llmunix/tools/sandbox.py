@@ -15,6 +15,7 @@ same, and --die-with-parent covers llmunix itself dying.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import subprocess
@@ -232,12 +233,75 @@ _probe_results: dict[str, str] = {}
 
 
 def probe(program: str) -> str:
-    """'' when a bubblewrap sandbox starts with `program`, else why not (remembered)."""
+    """'' when a bubblewrap sandbox starts with `program`, else why not (remembered in the
+    process; a success also in the user's cache, see `_probe_stamp`)."""
     with _probe_lock:
         if program in _probe_results:
             return _probe_results[program]
-        _probe_results[program] = error = _run_probe(program)
+        stamp = _probe_stamp(program)
+        record = _probe_record()
+        if stamp is not None and _read_text(record) == stamp:
+            error = ""
+        else:
+            error = _run_probe(program)
+            if not error and stamp is not None:
+                _write_text(record, stamp)
+        _probe_results[program] = error
         return error
+
+
+# What a probe's success depends on: the program (path, inode, size, time), the user, the boot,
+# and the settings that allow or forbid user namespaces. Kept so that every llmunix process does
+# not start a sandbox of its own first (~7 ms); a sandbox that stops working on the same stamp
+# still fails with a clear message (process.py: _raise_start_failure). Failures are not kept.
+_NAMESPACE_SETTINGS = ("/proc/sys/kernel/random/boot_id",
+                       "/proc/sys/kernel/unprivileged_userns_clone",
+                       "/proc/sys/user/max_user_namespaces",
+                       "/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+
+
+def _probe_stamp(program: str) -> str | None:
+    found = shutil.which(program)
+    if found is None or not sys.platform.startswith("linux"):
+        return None
+    try:
+        real = os.path.realpath(found)
+        st = os.stat(real)
+    except OSError:
+        return None
+    parts = [real, str(st.st_ino), str(st.st_size), str(st.st_mtime_ns), str(os.getuid())]
+    parts += [_read_text(name) or "-" for name in _NAMESPACE_SETTINGS]
+    return "\n".join(parts) + "\n"
+
+
+def _probe_record() -> str:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "llmunix", "sandbox-probe")
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(4096).strip() if path.startswith("/proc/") else f.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _write_text(path: str, text: str) -> None:
+    """Best effort: an unwritable cache only means probing again next time."""
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".probe-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def _run_probe(program: str) -> str:
