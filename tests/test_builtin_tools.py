@@ -155,6 +155,22 @@ def test_read_keeps_other_line_endings_readable(policy, ws):
     assert run(policy, "Read", file_path="crlf.txt").output == "     1\tone\n     2\ttwo"
 
 
+def test_read_shows_a_small_and_a_large_file_the_same_way(policy, ws):
+    # a file within the first block is decoded at once, a larger one read through a wrapper
+    lines = b"one\r\ntwo\rthree\n\xff bad \xe2\x80\xa8 sep\n\nlast"
+    (ws / "small.txt").write_bytes(lines)
+    (ws / "large.txt").write_bytes(lines + b"\n" + b"x" * 9000)
+    small = run(policy, "Read", file_path="small.txt").output
+    large = run(policy, "Read", file_path="large.txt").output
+    assert small == "     1\tone\n     2\ttwo\n     3\tthree\n     4\t\ufffd bad \u2028 sep\n" \
+        "     5\t\n     6\tlast"
+    assert large.startswith(small + "\n     7\txxx")
+    assert run(policy, "Read", file_path="sub/../nope/x.txt").output.startswith(
+        "File does not exist")
+    assert run(policy, "Read", file_path="small.txt/x").output == \
+        "File does not exist: small.txt/x"
+
+
 def test_read_refuses_binary_files(policy, ws):
     (ws / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     result = run(policy, "Read", file_path="img.png")

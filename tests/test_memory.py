@@ -688,3 +688,18 @@ def test_consolidate_command_reports_and_commits(ws):
     assert git.Repo(ws.root).head.commit.summary == "memory consolidate: 1 new, 0 updated"
     result = run_cli("memory", "consolidate", "--project", "nope", cwd=ws.root)
     assert result.returncode == 1 and "no project named 'nope'" in result.stderr
+
+
+def test_a_steps_bullets_read_back_as_they_were_written(ws):
+    from llmunix.trace.markdown import read_trace
+
+    odd = 'quote " backslash \\ tab \t newline \n nul \x00 é 中 \u2028 end'
+    event = ToolCalled(odd, "system-agent", "Write", {"file_path": "x.txt", "content": odd},
+                       odd, True, 1.23456789, "denied", odd, "hash-" + odd, True)
+    path = make_trace(ws, "odd bullets", [event])
+    (step,) = read_trace(path).tool_steps()
+    assert step.fields["call_id"] == odd and step.fields["reason"] == odd
+    assert step.fields["spec_hash"] == "hash-" + odd
+    assert step.fields["is_error"] is True and step.fields["interrupted"] is True
+    assert step.fields["duration_s"] == 1.2346 and step.fields["decision"] == "denied"
+    assert step.input == {"file_path": "x.txt", "content": odd}

@@ -621,3 +621,37 @@ def test_compile_glob(pattern, path, ok):
 )
 def test_split_glob(pattern, expected):
     assert split_glob(pattern) == expected
+
+
+def test_the_short_way_to_a_real_path_always_gives_realpaths_answer(tmp_path):
+    from llmunix.workspace.paths import realpath_below
+
+    base = tmp_path / "ws"
+    (base / "notes" / "deep").mkdir(parents=True)
+    (base / "notes" / "a.txt").write_text("a\n")
+    (tmp_path / "elsewhere").mkdir()
+    (base / "out").symlink_to(tmp_path / "elsewhere")  # a link to outside
+    (base / "notes" / "up").symlink_to("..")
+    (base / "notes" / "loop").symlink_to("loop")
+    (tmp_path / "ws2").mkdir()  # shares the prefix, is not below
+    real = os.path.realpath(base)
+    cases = ["", "notes", "notes/a.txt", "notes/deep", "notes/new/file.txt", "new.txt",
+             "notes/a.txt/below", "out", "out/x.txt", "notes/up/out/x.txt", "notes/loop/x",
+             "notes/../out/x", "notes/./a.txt", "notes//a.txt", "notes/", "notes/deep/..",
+             "../ws2/x", "../outside.txt"]
+    for case in cases:
+        path = os.path.join(real, case) if case else real
+        assert realpath_below(real, path) == os.path.realpath(path), case
+    for other in ("/", str(tmp_path / "ws2" / "x"), "relative/name"):
+        assert realpath_below(real, other) == os.path.realpath(other), other
+    assert realpath_below("/", "/usr/../etc") == os.path.realpath("/usr/../etc")
+
+
+def test_a_resolved_path_is_shown_as_relpath_would_show_it(ws):
+    policy = Policy(ws)
+    for name in ("a.txt", "sub", "sub/new file.md", ".hidden", "sub/.x/y", "..dots", "sub/"):
+        real = policy.resolve(name, write=True)
+        assert policy.relative(real) == Path(os.path.relpath(real, policy.workspace)).as_posix()
+    assert policy.relative(policy.workspace) == "."
+    assert policy.holds(str(policy.workspace / "sub"), write=True)
+    assert not policy.holds(str(policy.workspace) + "2/x", write=True)

@@ -290,6 +290,53 @@ def test_a_run_killed_inside_bash_keeps_its_files_when_another_run_writes_next(t
     live.close(remove=True)
 
 
+def test_the_effects_lock_lists_the_runs_folder_again_only_when_it_changed(tmp_path,
+                                                                          monkeypatch):
+    """Each Write or Bash takes the effects lock, and each time dead runs' windows are looked
+    for: a listing of .llmunix/runs, skipped while that folder is as a listing found it (no
+    window, and its time well before that listing: a change made since has a later time)."""
+    import os
+    import time
+
+    from llmunix.kernel.changes import save_window, snapshot
+    from llmunix.run import journal
+    from llmunix.run.journal import open_journal, orphans
+
+    root = tmp_path / "ws"
+    work = root / "projects" / "p" / "workspace"
+    work.mkdir(parents=True)
+    runs = root / ".llmunix" / "runs"
+    runs.mkdir(parents=True)
+    listings = []
+    real = journal.settle_windows
+    monkeypatch.setattr(journal, "settle_windows",
+                        lambda r, w: listings.append(1) or real(r, w))
+    settler = journal.WindowSettler(root, work)
+    long_ago = time.time() - 60
+    os.utime(runs, (long_ago, long_ago))
+    for _ in range(3):
+        settler()
+    assert len(listings) == 1
+
+    dead = open_journal(root, "dead-run", {"trace": "t.md", "project": "p"})
+    save_window(dead.paths_path.with_suffix(".window"), work, snapshot(work))
+    (work / "from-the-dead.txt").write_text("written before the kill")
+    dead.close(remove=False)
+    settler()  # the folder changed: listed, and the dead run's window settled
+    assert len(listings) == 2
+    assert not dead.paths_path.with_suffix(".window").exists()
+    (orphan,) = orphans(root)
+    assert orphan.paths == ["projects/p/workspace/from-the-dead.txt"]
+    orphan.release()
+
+    settler()  # changed just now: a change in the same tick would not show, so listed again
+    assert len(listings) == 3
+    os.utime(runs, (long_ago, long_ago))
+    settler()
+    settler()
+    assert len(listings) == 4
+
+
 def test_the_trace_keeps_the_start_and_end_of_an_output_past_the_kept_size(tmp_path):
     """[limits] tool_output_kept_chars bounds what a run holds and stores of one output: its
     first and last half, with the count of what was left out between them."""

@@ -145,8 +145,13 @@ class Pager:
                 self._tools_tokens = ((await self.counter.count_text(text)).tokens
                                       if self.counter is not None else estimate_text(text))
         raw = REPLY_PRIMING + (self._tools_tokens if tools else 0)
-        for msg in messages:
-            raw += await self.count_message(msg)
+        counted = self._counted
+        for msg in messages:  # the cache looked up here: no coroutine for a counted message
+            cached = counted.get(id(msg))
+            if cached is not None and cached[0] is msg and cached[1] is msg.get("content"):
+                raw += cached[2]
+            else:
+                raw += await self.count_message(msg)
         return int(raw * self.scale + 0.999)
 
     def observed(self, prompt_tokens: int) -> None:

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from llmunix.workspace.paths import realpath_below
+
 Stamp = tuple[int, int, int, int, int]
 
 # Built-ins whose input names the one file they change.
@@ -91,6 +93,8 @@ class RunChanges:
                  on_lock: Callable[[], None] | None = None) -> None:
         self.root = Path(os.path.realpath(root))
         self.workspace_dir = Path(os.path.realpath(workspace_dir))
+        self._work = str(self.workspace_dir)
+        self._root_prefix = str(self.root).rstrip(os.sep) + os.sep
         self.lock_path = lock_path
         self.journal = journal
         self.window = journal.with_suffix(".window") if journal is not None else None
@@ -100,16 +104,16 @@ class RunChanges:
         self._lock = None
 
     def _rel(self, path: str | os.PathLike) -> str | None:
-        p = Path(path)
-        if not p.is_absolute():
-            p = self.workspace_dir / p
+        text = os.fspath(path).rstrip(os.sep) or os.sep
+        if not os.path.isabs(text):
+            text = os.path.join(self._work, text)
         # the folder part is resolved so /tmp and /private/tmp are one place; the last part is
         # kept, as a snapshot sees it (a link itself may be what changed)
-        p = Path(os.path.realpath(p.parent)) / p.name
-        try:
-            return p.relative_to(self.root).as_posix()
-        except ValueError:
+        folder, name = os.path.split(text)
+        real = os.path.join(realpath_below(self._work, folder), name)
+        if not real.startswith(self._root_prefix):
             return None  # outside the workspace: not versioned
+        return os.path.normpath(real[len(self._root_prefix):]).replace(os.sep, "/")
 
     def add(self, *paths: str | os.PathLike, output: bool = False) -> None:
         """Count files as this run's (absolute, or relative to the project's workspace)."""
@@ -123,9 +127,13 @@ class RunChanges:
                 self.outputs.add(rel)
             new.append(rel)
         if new and self.journal is not None:
-            try:
-                with open(self.journal, "a", encoding="utf-8") as fh:
-                    fh.write("".join(p + "\n" for p in new))
+            try:  # one append, unbuffered: three system calls where open() takes seven
+                fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                             0o666)
+                try:
+                    os.write(fd, "".join(p + "\n" for p in new).encode("utf-8"))
+                finally:
+                    os.close(fd)
             except OSError:
                 pass  # the run still knows them; only a kill would lose the list
 
@@ -190,7 +198,7 @@ class RunChanges:
             target = tool_input[key]
             if not os.path.isabs(target):
                 target = os.path.join(self.workspace_dir, target)
-            self.add(os.path.realpath(target), output=True)
+            self.add(realpath_below(self._work, target), output=True)
 
     @contextmanager
     def then(self, paths) -> Iterator[None]:
@@ -216,7 +224,7 @@ class RunChanges:
                 try:
                     yield
                 finally:  # through a link, the file it leads to is what changed
-                    self.add(os.path.realpath(target), output=True)
+                    self.add(realpath_below(self._work, target), output=True)
             return
         with self.opaque():
             yield

@@ -124,6 +124,7 @@ class RunSession:
         self._cost_reported: float | None = None  # the runtime's own figure, when it has one
         self.create_agent_config = create_agent or CreateAgentConfig()
         self.generation = 0  # bumped when CreateAgent adds or changes an agent
+        self._allowed: dict[str, tuple] = {}  # allowed_tools: agent name -> (spec, ..., set)
 
     @property
     def goal_message(self) -> str:
@@ -192,7 +193,19 @@ class RunSession:
             names = [t for t in agent.tools if canonical_tool_name(t) in offered]
         return [n for n in names if n not in agent.disallowed_tools]
 
-    def allowed_tools(self, agent: AgentSpec) -> set[str] | None:
+    def allowed_tools(self, agent: AgentSpec) -> frozenset[str] | None:
+        """The tools `agent` may call (None: any). Kept per agent until its spec, the registry
+        or the generation changes: it is asked on every call, and the learned skills among a
+        registry's tools take a look at each of them."""
+        hit = self._allowed.get(agent.name)
+        if hit is not None and hit[0] is agent and hit[1] is self.registry \
+                and hit[2] == self.generation:
+            return hit[3]
+        allowed = self._allowed_now(agent)
+        self._allowed[agent.name] = (agent, self.registry, self.generation, allowed)
+        return allowed
+
+    def _allowed_now(self, agent: AgentSpec) -> frozenset[str] | None:
         if agent.tools is None and not agent.disallowed_tools:
             return None
         names = set(agent.tools) | {t.name for t in self._learned_skills(agent)} \
@@ -201,7 +214,7 @@ class RunSession:
                                                 "Agent", "WebFetch", "WebSearch", "TodoWrite",
                                                 *MEMORY_TOOLS}
         )
-        return {n for n in names if n not in agent.disallowed_tools}
+        return frozenset(n for n in names if n not in agent.disallowed_tools)
 
     # ------------------------------------------------------------ the gate
 
@@ -427,7 +440,7 @@ class RunSession:
             self.tool_started(call_id, agent_name, tool, tool_input)
             started = time.perf_counter()
             try:
-                result = self.run_tool(tool, tool_input, agent_name)
+                result = self.run_tool(tool, tool_input, agent_name, gated=True)
             except KeyboardInterrupt:  # Ctrl-C (run/interrupt.py: call_interruptibly)
                 self.tool_interrupted(call_id, agent_name, tool, tool_input,
                                       time.perf_counter() - started, decision)
@@ -440,7 +453,8 @@ class RunSession:
 
                 started = time.perf_counter()
                 try:
-                    result = await asyncio.to_thread(self.run_tool, tool, tool_input, agent_name)
+                    result = await asyncio.to_thread(self.run_tool, tool, tool_input, agent_name,
+                                                     gated=True)
                 except asyncio.CancelledError:
                     self.tool_interrupted(call_id, agent_name, tool, tool_input,
                                           time.perf_counter() - started, decision)
@@ -459,10 +473,10 @@ class RunSession:
             return None
         changes = self.changes
         if changes is None or not changes.needs_lock(tool):
-            return self.run_tool(tool, tool_input, agent_name)
+            return self.run_tool(tool, tool_input, agent_name, gated=True)
         with changes.effects_now() as held:
             # Held here, the lock is taken again by the call itself without a wait (reentrant).
-            return self.run_tool(tool, tool_input, agent_name) if held else None
+            return self.run_tool(tool, tool_input, agent_name, gated=True) if held else None
 
     def _small(self, tool_input: dict) -> bool:
         """The file a call reads is absent or small; the file is checked again, properly, by the
@@ -488,14 +502,17 @@ class RunSession:
         return ToolResult(text[:half] + note + text[len(text) - (limit - half):],
                           result.is_error, result.exit_code, result.duration_s)
 
-    def run_tool(self, tool: str, tool_input: dict, agent_name: str | None = None) -> ToolResult:
+    def run_tool(self, tool: str, tool_input: dict, agent_name: str | None = None, *,
+                 gated: bool = False) -> ToolResult:
         """Run a built-in or a tool spec, ungated: callers gate first (see `execute`).
-        `agent_name` is the caller, whose constraints may open the sandbox's network."""
+        `agent_name` is the caller, whose constraints may open the sandbox's network. `gated`:
+        the caller checked this very call just now (`execute`), so a built-in does not check
+        the policy's own rules again (the Claude CLI's calls, gated in its hook, are)."""
         name = tool[len(MCP_PREFIX):] if tool.startswith(MCP_PREFIX) else tool
         started = time.perf_counter()
         spec = self.registry.tools.get(name)
         with self._effects(name, tool_input):
-            result = self._run_tool(name, spec, tool_input, agent_name)
+            result = self._run_tool(name, spec, tool_input, agent_name, gated)
         if not result.duration_s:
             result = ToolResult(result.output, result.is_error, result.exit_code,
                                 time.perf_counter() - started)
@@ -510,7 +527,8 @@ class RunSession:
             return self.changes.then(lambda: sorted(memory.changed))  # memory/core.md, ...
         return self.changes.tool(name, tool_input)
 
-    def _run_tool(self, name: str, spec, tool_input: dict, agent_name: str | None) -> ToolResult:
+    def _run_tool(self, name: str, spec, tool_input: dict, agent_name: str | None,
+                  gated: bool = False) -> ToolResult:
         from llmunix.errors import ToolError
         from llmunix.tools import builtin as builtin_tools
         from llmunix.tools import spec_exec as tool_exec
@@ -533,6 +551,7 @@ class RunSession:
                     name, tool_input, policy=self.policy, timeout_s=self.bash_timeout_s,
                     sandbox=self.sandbox_for(agent_name),
                     max_output_chars=self.kept_output_chars,
+                    gated=gated,
                 )
             else:
                 result = ToolResult(f"unknown tool {name!r}", is_error=True)

@@ -31,6 +31,7 @@ from llmunix.policy.commands import (
 from llmunix.policy.globs import _write_path_matcher, compile_glob, split_glob
 from llmunix.policy.paths import _dir_prefix, _optional_path, _path_arg, _size_after
 from llmunix.policy.rules import ToolRules
+from llmunix.workspace.paths import realpath_below
 
 __all__ = [
     "DEFAULT_DENY_COMMANDS",
@@ -173,27 +174,40 @@ class Policy:
         try:
             given = os.path.expanduser(os.fspath(path))
             full = given if os.path.isabs(given) else os.path.join(self._ws, given)
-            real = os.path.realpath(full)
+            real = realpath_below(self._ws, full)
         except (TypeError, ValueError, OSError) as exc:
             raise PolicyDenied(f"invalid path {path!r}: {exc}") from exc
-        prefixes = self._write_prefixes if write else self._read_prefixes
-        if any(real == p.rstrip(os.sep) or real.startswith(p) for p in prefixes):
+        if self.holds(real, write=write):
             refuse_hard_link(path, real)
             return Path(real)
-        where = f"the workspace {self._ws}"
-        if not write and self.read_roots:
-            where += " and the read roots " + ", ".join(str(r) for r in self.read_roots)
         via = f" (it resolves to {real})" if os.path.normpath(full) != real else ""
-        raise PolicyDenied(f"{path} is outside {where}{via}")
+        raise PolicyDenied(f"{self.outside(path, write=write)}{via}")
 
     def relative(self, real: Path | str) -> str:
         """How a resolved path is shown: relative to the workspace if inside it, else absolute."""
         text = str(real)
         if text == self._ws:
             return "."
-        if text.startswith(self._write_prefixes[0]):
+        prefix = self._write_prefixes[0]
+        if text.startswith(prefix):
+            rest = text[len(prefix):]
+            if os.sep == "/" and "//" not in rest and "/." not in f"/{rest}":
+                return rest  # already normal (a resolved path): what relpath would say
             return Path(os.path.relpath(text, self._ws)).as_posix()
         return text
+
+    def holds(self, real: str, *, write: bool) -> bool:
+        """Whether `real`, a path with no link or `..` in it (as the kernel reports an open
+        file's), is inside the workspace (or, for reads, a read root)."""
+        prefixes = self._write_prefixes if write else self._read_prefixes
+        return any(real == p.rstrip(os.sep) or real.startswith(p) for p in prefixes)
+
+    def outside(self, path: str, *, write: bool) -> str:
+        """Why `path` may not be used: where it is not."""
+        where = f"the workspace {self._ws}"
+        if not write and self.read_roots:
+            where += " and the read roots " + ", ".join(str(r) for r in self.read_roots)
+        return f"{path} is outside {where}"
 
     # -- the gate ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,14 +149,15 @@ def settle_window(root: Path, window: Path, paths_file: Path, found=None) -> lis
     return paths
 
 
-def settle_windows(root: Path, workspace_dir: Path) -> None:
+def settle_windows(root: Path, workspace_dir: Path) -> int:
     """With the effects lock of the project at `workspace_dir` just taken: settle the windows
-    that dead runs left on it, before anything else can write there. One listing when none."""
+    that dead runs left on it, before anything else can write there. One listing when none.
+    Returns how many windows the folder held (0: there was nothing to settle)."""
     folder = root / RUNS_DIR
     try:
         names = [n for n in os.listdir(folder) if n.endswith(".window")]
     except OSError:
-        return
+        return 0
     for name in names:
         window = folder / name
         journal = window.with_suffix(".json")
@@ -173,3 +175,34 @@ def settle_windows(root: Path, workspace_dir: Path) -> None:
             settle_window(root, window, window.with_suffix(".paths"), found)
         finally:
             os.close(fd)
+    return len(names)
+
+
+# A folder's time is that of the kernel's coarse clock: a change made soon after a listing may
+# carry the time the listing saw. Only a time this far before the listing proves "unchanged".
+_SETTLED_TIME_NS = 1_000_000_000
+
+
+class WindowSettler:
+    """`settle_windows` as a run's `on_lock` (each time it takes the effects lock): the runs
+    folder is listed again only when it changed since a listing that found no window. A window
+    is made by a rename into that folder, which changes its time; a window that was there is
+    always looked at again (its run may die at any time)."""
+
+    def __init__(self, root: Path, workspace_dir: Path) -> None:
+        self.root = root
+        self.workspace_dir = workspace_dir
+        self._folder = str(root / RUNS_DIR)
+        self._clean_at: int | None = None  # the folder's time when a listing found no window
+
+    def __call__(self) -> None:
+        try:
+            before = os.stat(self._folder).st_mtime_ns
+        except OSError:
+            before = None
+        if before is not None and before == self._clean_at:
+            return
+        listed_at = time.time_ns()
+        windows = settle_windows(self.root, self.workspace_dir)
+        settled = before is not None and listed_at - before > _SETTLED_TIME_NS
+        self._clean_at = before if windows == 0 and settled else None

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from llmunix.errors import LlmunixError
 from llmunix.kernel.changes import RunChanges
-from llmunix.run.journal import Journal, open_journal, orphans, settle_window, settle_windows
+from llmunix.run.journal import (
+    Journal,
+    WindowSettler,
+    open_journal,
+    orphans,
+    settle_window,
+)
 from llmunix.workspace.layout import Workspace
 
 LOCKS_DIR = ".llmunix/locks"
@@ -59,7 +65,7 @@ class RunRecord:
             "trace": _rel(ws, trace_path), "project": project.name})
         lock = ws.root / LOCKS_DIR / f"effects-{project.name}.lock"
         changes = RunChanges(ws.root, project.workspace_dir, lock, journal.paths_path,
-                             on_lock=lambda: settle_windows(ws.root, project.workspace_dir))
+                             on_lock=WindowSettler(ws.root, project.workspace_dir))
         return cls(ws, trace_path, journal, changes)
 
     def commit(self, message: str, *, redact=None, left_out: list[str] | None = None

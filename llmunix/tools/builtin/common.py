@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import uuid
 from pathlib import Path
 
 from llmunix.errors import PolicyDenied
@@ -44,10 +43,11 @@ def _check_opened(policy: Policy, fd: int, shown: str, *, write: bool) -> None:
     where = _opened_path(fd)
     if where is None:
         return
-    try:
-        policy.resolve(where, write=write)
-    except PolicyDenied as exc:
-        raise _ToolFailure(f"{shown} changed while it was opened: {exc.message}") from None
+    # The kernel's name for it has no link and no `..` left: a prefix check is the whole check
+    # (its links were counted by the caller, from the open file).
+    if not policy.holds(where, write=write):
+        raise _ToolFailure(f"{shown} changed while it was opened: "
+                           f"{policy.outside(where, write=write)}")
 
 
 def open_checked(policy: Policy, real: Path, *, write: bool = False):
@@ -63,6 +63,8 @@ def open_checked(policy: Policy, real: Path, *, write: bool = False):
         raise
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise _ToolFailure(f"{shown} is a directory, not a file")
         if not stat.S_ISREG(st.st_mode):
             raise _ToolFailure(f"{shown} is not a regular file")
         try:
@@ -81,9 +83,13 @@ def write_atomic(policy: Policy, real: Path, data: bytes) -> None:
     """Write `real` as a new file beside it, then rename it into place, in a folder checked to
     be inside the workspace: the old file's other names (hard links) and symlinks are never
     written through, and a reader never sees half a file."""
-    real.parent.mkdir(parents=True, exist_ok=True)
-    dfd = os.open(real.parent, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-    temp = f".{real.name}.llmunix-{uuid.uuid4().hex[:8]}"
+    flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        dfd = os.open(real.parent, flags)
+    except FileNotFoundError:  # a new folder: made first (most writes go to one that is there)
+        real.parent.mkdir(parents=True, exist_ok=True)
+        dfd = os.open(real.parent, flags)
+    temp = f".{real.name}.llmunix-{os.urandom(4).hex()}"
     try:
         _check_opened(policy, dfd, policy.relative(real.parent), write=True)
         mode = None
@@ -91,6 +97,8 @@ def write_atomic(policy: Policy, real: Path, data: bytes) -> None:
             old = os.stat(real.name, dir_fd=dfd, follow_symlinks=False)
             if stat.S_ISREG(old.st_mode):
                 mode = stat.S_IMODE(old.st_mode)
+            elif stat.S_ISDIR(old.st_mode):
+                raise _ToolFailure(f"{policy.relative(real)} is a directory, not a file")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666,
                      dir_fd=dfd)
         try:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from llmunix.errors import PolicyDenied
-from llmunix.policy.gate import Policy
+from llmunix.policy.gate import Decision, Policy
 from llmunix.tools.builtin.bash import _bash
 from llmunix.tools.builtin.common import MAX_BASH_TIMEOUT_S, _ToolFailure
 from llmunix.tools.builtin.files import _edit, _read, _write
@@ -21,6 +21,8 @@ from llmunix.tools.builtin.search import _glob, _grep
 from llmunix.tools.process import MAX_OUTPUT_CHARS
 from llmunix.tools.result import ToolResult
 from llmunix.tools.sandbox import Sandbox
+
+_ALLOWED = Decision(True)
 
 __all__ = ["BUILTIN_SCHEMAS", "openai_tools", "run_builtin"]
 
@@ -148,10 +150,11 @@ def run_builtin(
     max_timeout_s: float = MAX_BASH_TIMEOUT_S,
     sandbox: Sandbox | None = None,
     max_output_chars: int = MAX_OUTPUT_CHARS,
+    gated: bool = False,
 ) -> ToolResult:
     """Run built-in tool `name`. Paths go through `policy.resolve`, and the policy's own rules
-    (workspace, deny list) are checked again here; the caller checks tool scoping and the agent's
-    constraints with `policy.check` first.
+    (workspace, deny list) are checked again here, unless `gated`: the caller has just checked
+    this call with this policy (RunSession.check: tool scoping and the agent's constraints too).
 
     Bash's timeout is the model's `timeout` (ms) or else `timeout_s`, never above `max_timeout_s`
     (pass the run's remaining time there to keep a command within the run's time limit). Bash
@@ -163,7 +166,7 @@ def run_builtin(
             known = ", ".join(BUILTIN_SCHEMAS)
             raise _ToolFailure(f"Unknown built-in tool {name!r} (built-ins: {known})")
         args = _validate(name, tool_input)
-        decision = policy.check(name, args)
+        decision = _ALLOWED if gated else policy.check(name, args)
         if not decision.allowed:
             raise _ToolFailure(decision.reason)
         if name == "Bash":

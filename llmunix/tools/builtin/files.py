@@ -22,20 +22,29 @@ from llmunix.tools.builtin.common import (
 
 
 def _read(args: dict, policy: Policy) -> str:
-    real = _existing_file(policy, args["file_path"], write=False)
+    real = policy.resolve(args["file_path"], write=False)
     shown = policy.relative(real)
-    raw = open_checked(policy, real)
-    if b"\0" in raw.read(_SNIFF_BYTES):
+    try:
+        raw = open_checked(policy, real)
+    except (FileNotFoundError, NotADirectoryError):
+        raise _ToolFailure(f"File does not exist: {shown}") from None
+    head = raw.read(_SNIFF_BYTES)
+    if b"\0" in head:
         raw.close()
         raise _ToolFailure(f"{shown} is a binary file; Read shows text files only")
-    raw.seek(0)
+    if len(head) < _SNIFF_BYTES:  # all of it: decoded as the wrapper below would (\r\n, \r -> \n)
+        raw.close()
+        source = io.StringIO(head.decode("utf-8", "replace"), newline=None)
+    else:
+        raw.seek(0)
+        source = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
     start = max(args.get("offset", 1), 1)
     limit = args.get("limit", READ_DEFAULT_LIMIT)
     out: list[str] = []
     size = 0
     number = 0
     next_line = None  # where to read on when the output was cut short
-    with io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as f:
+    with source as f:
         for number, line in enumerate(f, 1):
             if number < start:
                 continue
@@ -66,9 +75,7 @@ def _read(args: dict, policy: Policy) -> str:
 
 def _write(args: dict, policy: Policy) -> str:
     real = policy.resolve(args["file_path"], write=True)
-    if real.is_dir():
-        raise _ToolFailure(f"{policy.relative(real)} is a directory, not a file")
-    data = _encode(args["content"])
+    data = _encode(args["content"])  # write_atomic refuses a folder by that name
     write_atomic(policy, real, data)
     return f"Wrote {len(data)} bytes to {policy.relative(real)}"
 
