@@ -251,3 +251,20 @@ def test_an_unwritable_cache_only_means_probing_again(tmp_path, monkeypatch):
         sandbox_module._probe_results.clear()
         assert sandbox_module.probe(str(program)) == ""
     assert log.read_text().count("-- true") == 2
+
+
+def test_folders_of_private_keys_are_empty_inside(place):
+    import os
+
+    _ws, _work, _home, _outside, sandbox = place
+    for folder in ("/etc/ssl/private", "/etc/pki/tls/private"):
+        r = sh(sandbox, f"ls -A {folder}; grep ' {folder} ' /proc/self/mountinfo; "
+                        f"touch {folder}/planted && echo WROTE")
+        if not os.path.isdir(folder):
+            assert "No such file or directory" in r.output
+            continue
+        lines = r.output.splitlines()
+        assert lines and " - tmpfs " in lines[0] and " ro," in f" {lines[0].split()[5]},"
+        assert "WROTE" not in r.output and "Read-only file system" in r.output
+    certs = sh(sandbox, "ls /etc/ssl/certs | head -3")
+    assert certs.exit_code == 0 and certs.output.strip()  # the public certificates are there

@@ -44,6 +44,9 @@ _ETC = (
     "protocols", "services", "locale.alias", "locale.conf", "default/locale", "os-release",
     "debian_version", "magic", "terminfo", "inputrc",
 )
+# Folders of those that hold private keys: an empty read-only folder in their place (a process
+# running as a user who may read them on the machine must not read them in the sandbox).
+_ETC_HIDDEN = ("ssl/private", "pki/tls/private")
 HOW_TO_FIX = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf "
               "install bubblewrap), or set [sandbox] mode = \"off\" in llmunix.toml to run "
               "processes unconfined (unsafe)")
@@ -143,6 +146,9 @@ class Sandbox:
         args += ["--ro-bind", etc, "/etc"]
         for folder in folders:
             args += ["--ro-bind", folder, folder]
+        for hidden in _ETC_HIDDEN:
+            if os.path.isdir(f"/etc/{hidden}"):
+                args += ["--tmpfs", f"/etc/{hidden}", "--remount-ro", f"/etc/{hidden}"]
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
                  "--perms", "0700", "--dir", HOME]
         mounts: dict[str, bool] = {}  # path -> writable
