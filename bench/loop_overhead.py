@@ -32,7 +32,7 @@ from tests.scripted.openai_server import OpenAIServer, tool_call
 from tests.support import agent_text, new_workspace, write_spec
 
 TURNS = 50
-RUNS = 5
+RUNS = 9
 GOAL_MS = 2.0
 SHARE_GOAL_MS = 0.5  # beyond the wire and the file operations themselves
 CONFIG = '[run]\nruntime = "openai"\n\n[limits]\nmax_turns = 200\n\n[memory]\ncommit = false\n'
