@@ -77,3 +77,42 @@ def stream_bodies(url: str, bodies: list[dict], client: str = "openai") -> float
     start = time.perf_counter()
     asyncio.run(send_all())
     return time.perf_counter() - start
+
+
+def child(argv: list[str], cwd: Path | None, env: dict[str, str]
+          ) -> tuple[float, float, int, str]:
+    """(wall s, peak RSS MB, exit code, stderr) of one process: its own rusage from wait4 (the
+    children's rusage would be the largest child so far). The git processes a run starts count
+    apart: RSS is the largest single process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    stderr = proc.stderr.read().decode("utf-8", "replace")
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    proc.stderr.close()
+    return elapsed, usage.ru_maxrss / 1024, proc.returncode, stderr
+
+
+# Runs the CLI in this Python and writes its own peak RSS (kB) to argv[1] as it exits (exit
+# handlers run before llmunix ends the process): wait4's figure would include the children it
+# reaped, the Claude CLI's ~240 MB among them.
+_SELF_RSS = r"""
+import atexit, resource, sys
+out = sys.argv[1]
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+atexit.register(lambda: open(out, "w").write(str(peak())))
+sys.argv = ["llmunix", *sys.argv[2:]]
+from llmunix.cli.main import main
+main()
+"""
+
+
+def llmunix_rss_cmd(out: Path) -> list[str]:
+    """`llmunix` that leaves its own peak RSS in kB in `out` (see `self_rss_mb`)."""
+    return [sys.executable, "-c", _SELF_RSS, str(out)]
+
+
+def self_rss_mb(out: Path) -> float:
+    return int(out.read_text()) / 1024

@@ -15,7 +15,8 @@ $LLMUNIX_PEERS_PYTHON) at its interpreter, e.g.
         'pydantic-ai-slim[openai]' 'smolagents[openai]' llm
 
 A peer whose package is missing there is skipped with a note. Rounds alternate the
-contenders; figures are medians. Goal (issue 17): llmunix <= 0.5x the fastest peer.
+contenders; figures are medians, with each process's own peak RSS (from wait4). Goals (issue
+17): llmunix <= 0.5x the fastest peer; a learner run's peak RSS <= 60 MB.
 """
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from _common import ROOT, llmunix_cmd, median, row
+from _common import ROOT, child, llmunix_cmd, llmunix_rss_cmd, median, row, self_rss_mb
 
 from tests.scripted.openai_server import OpenAIServer, tool_call
 
 TURNS = 10  # model calls: 9 tool calls, then the answer
 GOAL = "Write the nine files f0.txt to f8.txt, one line each."
 GOAL_RATIO = 0.5
+GOAL_RSS_MB = 60
 
 PRELUDE = '''
 import os, sys
@@ -89,35 +90,32 @@ def replies(tool: str, args_of, final) -> list:
     return [*[tool_call(tool, args_of(i)) for i in range(TURNS - 1)], final]
 
 
-def llmunix_run(server: OpenAIServer, ws: Path, env: dict[str, str]) -> float:
+def llmunix_run(server: OpenAIServer, ws: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall s, peak RSS MB of the llmunix process itself, not of the git it starts)."""
     server.enqueue(*replies("Write", lambda i: {"file_path": f"f{i}.txt", "content": f"{i}\n"},
                             "Wrote the nine files."))
-    argv = [*llmunix_cmd(), "run", GOAL, "--runtime", "openai", "--base-url", server.url,
-            "--model", "scripted-model", "--mode", "learner", "--quiet"]
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ws, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0 or server.pending():
-        raise SystemExit(f"llmunix failed ({done.returncode}): {done.stderr[-1500:]}")
-    return elapsed
+    out = ws.parent / "rss.txt"
+    argv = [*llmunix_rss_cmd(out), "run", GOAL, "--runtime", "openai", "--base-url",
+            server.url, "--model", "scripted-model", "--mode", "learner", "--quiet"]
+    elapsed, _rss, code, stderr = child(argv, ws, env)
+    if code != 0 or server.pending():
+        raise SystemExit(f"llmunix failed ({code}): {stderr[-1500:]}")
+    return elapsed, self_rss_mb(out)
 
 
 def peer_run(name: str, python: str, script: Path, server: OpenAIServer, out: Path,
-             env: dict[str, str]) -> float:
+             env: dict[str, str]) -> tuple[float, float]:
     final = tool_call("final_answer", {"answer": "done"}) if name == "smolagents" else "done"
     server.enqueue(*replies("write_file", lambda i: {"path": f"f{i}.txt", "content": f"{i}\n"},
                             final))
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    start = time.perf_counter()
-    done = subprocess.run([python, str(script), server.url, str(out), GOAL, str(TURNS)],
-                          env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    elapsed, rss, code, stderr = child([python, str(script), server.url, str(out), GOAL,
+                                        str(TURNS)], None, env)
     written = len(list(out.glob("f*.txt")))
-    if done.returncode != 0 or written != TURNS - 1 or server.pending():
-        raise RuntimeError(f"{name} failed ({done.returncode}, {written} files): "
-                           f"{done.stderr[-1500:]}")
-    return elapsed
+    if code != 0 or written != TURNS - 1 or server.pending():
+        raise RuntimeError(f"{name} failed ({code}, {written} files): {stderr[-1500:]}")
+    return elapsed, rss
 
 
 def available(python: str | None) -> tuple[dict[str, str], list[str]]:
@@ -164,6 +162,7 @@ def main() -> None:
             scripts[name] = tmp_path / f"peer_{name.replace('-', '_')}.py"
             scripts[name].write_text(PEERS[name][1], encoding="utf-8")
         times: dict[str, list[float]] = {"llmunix": [], **{name: [] for name in peers}}
+        rss: dict[str, list[float]] = {name: [] for name in times}
         for round_no in range(args.rounds + 1):  # the first round warms caches, not counted
             got = {"llmunix": llmunix_run(server, ws, env)}
             for name in list(peers):
@@ -174,22 +173,28 @@ def main() -> None:
                     notes.append(f"{name}: dropped, {exc}")
                     peers.pop(name)
                     times.pop(name)
+                    rss.pop(name)
                     with server._lock:  # what the failed peer left unanswered
                         server._entries.clear()
             if round_no:
-                for name, elapsed in got.items():
+                for name, (elapsed, peak) in got.items():
                     if name in times:
                         times[name].append(elapsed)
+                        rss[name].append(peak)
     ours = median(times["llmunix"])
     print(f"{TURNS}-turn tool-calling run on an instant OpenAI-compatible server, whole "
           f"process, median of {args.rounds} alternated rounds")
     row("llmunix run (openai runtime, learner)", f"{ours:.3f} s", "",
         "Write through the policy gate, trace, git commit")
+    ours_rss = median(rss["llmunix"])
+    row("  its peak RSS", f"{ours_rss:.1f} MB", f"goal <= {GOAL_RSS_MB} MB",
+        "ok" if ours_rss <= GOAL_RSS_MB else "over")
     fastest = None
     for name, version in peers.items():
         theirs = median(times[name])
         fastest = theirs if fastest is None else min(fastest, theirs)
-        row(f"{name} {version}", f"{theirs:.3f} s", "", f"llmunix {ours / theirs:.2f}x of it")
+        row(f"{name} {version}", f"{theirs:.3f} s", "",
+            f"llmunix {ours / theirs:.2f}x of it; peak RSS {median(rss[name]):.1f} MB")
     if fastest is not None:
         row("llmunix vs the fastest peer", f"{ours / fastest:.2f}x", f"goal <= {GOAL_RATIO}x")
     for note in notes:

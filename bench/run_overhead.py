@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import llmunix_cmd, median, row
+from _common import child, llmunix_rss_cmd, median, row, self_rss_mb
 
 from tests.scripted.anthropic_server import AnthropicServer, tool_use
 from tests.support import agent_text, new_workspace, write_spec
@@ -45,24 +44,28 @@ def env_for(server: AnthropicServer, home: Path) -> dict[str, str]:
     }
 
 
-def run_llmunix(server: AnthropicServer, ws_root: Path, home: Path) -> float:
+def run_llmunix(server: AnthropicServer, ws_root: Path, home: Path) -> tuple[float, float]:
+    """(wall s, peak RSS MB of the llmunix process itself: the CLI it starts counts apart)."""
     script(server)
-    start = time.perf_counter()
-    done = subprocess.run([*llmunix_cmd(), "run", "bench", "--agent", "bench", "--mode",
-                           "learner", "--quiet"], cwd=ws_root, env=env_for(server, home),
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"llmunix run failed: {done.stderr}")
-    return elapsed
+    out = home / "rss.txt"
+    elapsed, _rss, code, stderr = child([*llmunix_rss_cmd(out), "run", "bench", "--agent",
+                                         "bench", "--mode", "learner", "--quiet"], ws_root,
+                                        env_for(server, home))
+    if code != 0:
+        raise SystemExit(f"llmunix run failed: {stderr}")
+    return elapsed, self_rss_mb(out)
 
 
-def run_bare(server: AnthropicServer, cwd: Path, home: Path) -> float:
+def run_bare(server: AnthropicServer, cwd: Path, home: Path) -> tuple[float, float]:
     """The same conversation through claude_agent_sdk.query() alone (in a fresh process, as
-    `llmunix run` is, so both pay the Python start-up and the SDK import)."""
+    `llmunix run` is, so both pay the Python start-up and the SDK import): (wall s, its own
+    peak RSS MB)."""
     script(server)
+    out = home / "bare-rss.txt"
     code = f"""
-import asyncio
+import asyncio, atexit, resource
+atexit.register(lambda: open({str(out)!r}, "w").write(
+    str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
 from claude_agent_sdk import ClaudeAgentOptions, query
 async def main():
     options = ClaudeAgentOptions(system_prompt={PROMPT!r}, tools=["Write"],
@@ -72,15 +75,11 @@ async def main():
         pass
 asyncio.run(main())
 """
-    import sys
-
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], env=env_for(server, home),
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"bare query() failed: {done.stderr}")
-    return elapsed
+    elapsed, _rss, status, stderr = child([sys.executable, "-c", code], None,
+                                          env_for(server, home))
+    if status != 0:
+        raise SystemExit(f"bare query() failed: {stderr}")
+    return elapsed, self_rss_mb(out)
 
 
 def main() -> None:
@@ -91,15 +90,21 @@ def main() -> None:
                                                               body=PROMPT))
         bare_dir = root / "bare"
         bare_dir.mkdir()
-        ours, bare = [], []
+        ours, bare, rss, bare_rss = [], [], [], []
         for _ in range(PAIRS):
-            ours.append(run_llmunix(server, ws.root, root))
-            bare.append(run_bare(server, bare_dir, root))
+            elapsed, peak = run_llmunix(server, ws.root, root)
+            ours.append(elapsed)
+            rss.append(peak)
+            elapsed, peak = run_bare(server, bare_dir, root)
+            bare.append(elapsed)
+            bare_rss.append(peak)
         ratio = median(ours) / median(bare)
         print(f"{CALLS} tool calls + final answer, {PAIRS} alternated pairs, median wall time")
         row("bare claude_agent_sdk.query()", f"{median(bare):.3f} s")
         row("llmunix run (policy hook, trace, git commit)", f"{median(ours):.3f} s")
         row("ratio llmunix / bare", f"{ratio:.3f}", "goal <= 1.15")
+        row("peak RSS of the llmunix process", f"{median(rss):.1f} MB", "goal <= 60 MB",
+            f"the bare query() process {median(bare_rss):.1f} MB")
 
 
 if __name__ == "__main__":
