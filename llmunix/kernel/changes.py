@@ -102,6 +102,7 @@ class RunChanges:
         self.paths: set[str] = set()
         self.outputs: set[str] = set()  # written by tools (may be ignored by .gitignore)
         self._lock = None
+        self._journal_fd: int | None = None  # the journal, open for appends once one is made
 
     def _rel(self, path: str | os.PathLike) -> str | None:
         text = os.fspath(path).rstrip(os.sep) or os.sep
@@ -127,15 +128,21 @@ class RunChanges:
                 self.outputs.add(rel)
             new.append(rel)
         if new and self.journal is not None:
-            try:  # one append, unbuffered: three system calls where open() takes seven
-                fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                             0o666)
-                try:
-                    os.write(fd, "".join(p + "\n" for p in new).encode("utf-8"))
-                finally:
-                    os.close(fd)
+            try:  # unbuffered appends to a descriptor kept for the run: a kill loses none
+                if self._journal_fd is None:
+                    self._journal_fd = os.open(
+                        self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                        0o666)
+                os.write(self._journal_fd, "".join(p + "\n" for p in new).encode("utf-8"))
             except OSError:
                 pass  # the run still knows them; only a kill would lose the list
+
+    def close(self) -> None:
+        """Close the journal's descriptor (the run is over; `add` would open it again)."""
+        fd, self._journal_fd = self._journal_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _file_lock(self):
         if self._lock is None:

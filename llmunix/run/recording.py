@@ -88,6 +88,7 @@ class RunRecord:
     def close(self, *, done: bool) -> None:
         """`done`: recorded (or nothing to record); else the journal stays for the next
         command."""
+        self.changes.close()
         self.journal.close(remove=done)
 
 
