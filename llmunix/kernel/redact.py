@@ -140,15 +140,22 @@ class Redactor:
         return True
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # an event class's fields, looked up once
+
+
 def redact_event(event, redact: Redactor):
     """A copy of a run event (a dataclass) with every string in it redacted."""
+    kind = type(event)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(event))
     changes = {}
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
+    for name in names:
+        value = getattr(event, name)
         if isinstance(value, (str, dict, list, tuple)):
             clean = redact.value(value)
             if clean != value:
-                changes[f.name] = clean
+                changes[name] = clean
     return dataclasses.replace(event, **changes) if changes else event
 
 
