@@ -268,3 +268,18 @@ def test_folders_of_private_keys_are_empty_inside(place):
         assert "WROTE" not in r.output and "Read-only file system" in r.output
     certs = sh(sandbox, "ls /etc/ssl/certs | head -3")
     assert certs.exit_code == 0 and certs.output.strip()  # the public certificates are there
+
+
+def test_no_home_means_no_probe_record(tmp_path, monkeypatch):
+    from llmunix.tools import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "_probe_results", {})
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "relative-home")  # not absolute: nowhere to keep it
+    monkeypatch.chdir(tmp_path)
+    program, log = _logging_bwrap(tmp_path / "bin")
+    for _ in range(2):
+        sandbox_module._probe_results.clear()
+        assert sandbox_module.probe(str(program)) == ""
+    assert log.read_text().count("-- true") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]  # no cache folder made here

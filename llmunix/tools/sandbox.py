@@ -245,12 +245,12 @@ def probe(program: str) -> str:
         if program in _probe_results:
             return _probe_results[program]
         stamp = _probe_stamp(program)
-        record = _probe_record()
-        if stamp is not None and _read_text(record) == stamp:
+        record = _probe_record() if stamp is not None else None
+        if record is not None and _read_text(record) == stamp:
             error = ""
         else:
             error = _run_probe(program)
-            if not error and stamp is not None:
+            if not error and record is not None:
                 _write_text(record, stamp)
         _probe_results[program] = error
         return error
@@ -280,9 +280,11 @@ def _probe_stamp(program: str) -> str | None:
     return "\n".join(parts) + "\n"
 
 
-def _probe_record() -> str:
+def _probe_record() -> str | None:
+    """Where a success is kept; None when there is no absolute home for it (a relative path
+    would put a cache folder wherever llmunix happens to run)."""
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "llmunix", "sandbox-probe")
+    return os.path.join(cache, "llmunix", "sandbox-probe") if os.path.isabs(cache) else None
 
 
 def _read_text(path: str) -> str:
