@@ -505,3 +505,53 @@ def test_grep_handles_crlf_files(policy, ws):
     (ws / "win.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
     result = run(policy, "Grep", pattern="^two$", path="win.txt", output_mode="content")
     assert result.output == "win.txt:2:two"
+
+
+# A process that dies in the middle of writing a file (as under SIGKILL: no clean-up runs).
+_DIES_WRITING = r"""
+import os, sys
+from pathlib import Path
+from llmunix.policy.gate import Policy
+from llmunix.tools.builtin import common
+workspace, name = Path(sys.argv[1]), sys.argv[2]
+if sys.argv[3] == "named":
+    common._unnamed_files[0] = False
+common._write_all = lambda fd, data: (os.write(fd, data[:10]), os._exit(9))
+common.write_atomic(Policy(workspace), workspace / name, b"new content " * 100)
+"""
+
+
+@pytest.mark.parametrize("target", ["fresh.txt", "notes.txt"])
+def test_a_write_killed_halfway_leaves_the_file_as_it_was_and_nothing_else(ws, target):
+    import subprocess
+    import sys
+
+    before = sorted(os.listdir(ws))
+    old = (ws / target).read_bytes() if (ws / target).exists() else None
+    done = subprocess.run([sys.executable, "-c", _DIES_WRITING, str(ws), target, "unnamed"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 9, done.stderr
+    assert sorted(os.listdir(ws)) == before  # no temporary file left in the workspace
+    assert ((ws / target).read_bytes() if (ws / target).exists() else None) == old
+
+
+def test_without_unnamed_files_a_write_goes_through_a_named_temporary(ws, policy, monkeypatch):
+    import subprocess
+    import sys
+
+    from llmunix.tools.builtin import common
+
+    monkeypatch.setattr(common, "_unnamed_files", [False])
+    (ws / "notes.txt").chmod(0o640)
+    written = run(policy, "Write", file_path="notes.txt", content="replaced\n")
+    assert not written.is_error, written.output
+    assert (ws / "notes.txt").read_text() == "replaced\n"
+    assert (ws / "notes.txt").stat().st_mode & 0o777 == 0o640
+    assert run(policy, "Write", file_path="docs/new.md", content="new\n").output == \
+        "Wrote 4 bytes to docs/new.md"
+    assert sorted(os.listdir(ws / "docs")) == ["deep", "guide.md", "new.md"]
+    # the named way, killed halfway, is what leaves its temporary file behind
+    done = subprocess.run([sys.executable, "-c", _DIES_WRITING, str(ws), "fresh.txt", "named"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 9, done.stderr
+    assert [n for n in os.listdir(ws) if n.startswith(".fresh.txt.llmunix-")]

@@ -4,6 +4,7 @@ checks through the policy."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -80,16 +81,17 @@ def open_checked(policy: Policy, real: Path, *, write: bool = False):
 
 
 def write_atomic(policy: Policy, real: Path, data: bytes) -> None:
-    """Write `real` as a new file beside it, then rename it into place, in a folder checked to
-    be inside the workspace: the old file's other names (hard links) and symlinks are never
-    written through, and a reader never sees half a file."""
+    """Write `real` as a new file beside it, then give it its name, in a folder checked to be
+    inside the workspace: the old file's other names (hard links) and symlinks are never
+    written through, and a reader never sees half a file. The new file has no name while it is
+    written (O_TMPFILE, where the file system has it): a run killed meanwhile leaves nothing
+    behind, where a named temporary file would stay in the workspace."""
     flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
     try:
         dfd = os.open(real.parent, flags)
     except FileNotFoundError:  # a new folder: made first (most writes go to one that is there)
         real.parent.mkdir(parents=True, exist_ok=True)
         dfd = os.open(real.parent, flags)
-    temp = f".{real.name}.llmunix-{os.urandom(4).hex()}"
     try:
         _check_opened(policy, dfd, policy.relative(real.parent), write=True)
         mode = None
@@ -99,20 +101,84 @@ def write_atomic(policy: Policy, real: Path, data: bytes) -> None:
                 mode = stat.S_IMODE(old.st_mode)
             elif stat.S_ISDIR(old.st_mode):
                 raise _ToolFailure(f"{policy.relative(real)} is a directory, not a file")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666,
-                     dir_fd=dfd)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                if mode is not None:
-                    os.fchmod(f.fileno(), mode)
-            os.replace(temp, real.name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=dfd)
-            raise
+            else:
+                mode = -1  # a link or another kind of file: replaced, its mode not kept
+        if not _write_unnamed(dfd, real.name, data, mode):
+            _write_named(dfd, real.name, data, mode)
     finally:
         os.close(dfd)
+
+
+_unnamed_files = [hasattr(os, "O_TMPFILE")]  # false once the file system or /proc says no
+
+
+def _write_unnamed(dfd: int, name: str, data: bytes, mode: int | None) -> bool:
+    """`data` into a file with no name in folder `dfd`, then linked in as `name` (when nothing
+    is there) or under a temporary name renamed over it. False where unnamed files cannot be
+    made or linked (then nothing was written)."""
+    if not _unnamed_files[0]:
+        return False
+    try:
+        fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=dfd)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            _unnamed_files[0] = False
+            return False
+        raise
+    temp = None
+    try:
+        _write_all(fd, data)
+        if mode is not None and mode >= 0:
+            os.fchmod(fd, mode)
+        source = f"/proc/self/fd/{fd}"
+        try:
+            if mode is None:  # nothing there: the file appears whole under its name
+                try:
+                    os.link(source, name, dst_dir_fd=dfd, follow_symlinks=True)
+                    return True
+                except FileExistsError:
+                    pass  # made meanwhile: replaced as below
+            temp = f".{name}.llmunix-{os.urandom(4).hex()}"
+            os.link(source, temp, dst_dir_fd=dfd, follow_symlinks=True)
+        except FileExistsError:
+            raise
+        except OSError:  # no /proc, or a file system that cannot link such a file
+            _unnamed_files[0] = False
+            return False
+    finally:
+        os.close(fd)
+    try:
+        os.replace(temp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=dfd)
+        raise
+    return True
+
+
+def _write_named(dfd: int, name: str, data: bytes, mode: int | None) -> None:
+    """The same through a named temporary file, renamed into place."""
+    temp = f".{name}.llmunix-{os.urandom(4).hex()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o666, dir_fd=dfd)
+    try:
+        try:
+            _write_all(fd, data)
+            if mode is not None and mode >= 0:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.replace(temp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=dfd)
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _is_binary(path: Path) -> bool:
