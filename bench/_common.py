@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -79,20 +80,27 @@ def stream_bodies(url: str, bodies: list[dict], client: str = "openai") -> float
     return time.perf_counter() - start
 
 
-def child(argv: list[str], cwd: Path | None, env: dict[str, str]
-          ) -> tuple[float, float, int, str]:
-    """(wall s, peak RSS MB, exit code, stderr) of one process: its own rusage from wait4 (the
-    children's rusage would be the largest child so far). The git processes a run starts count
-    apart: RSS is the largest single process."""
+class Finished(NamedTuple):
+    wall: float  # seconds
+    cpu: float  # user + system seconds, the children it reaped included
+    rss_mb: float  # the largest of it and the children it reaped (wait4's figure)
+    code: int
+    stderr: str
+
+
+def child(argv: list[str], cwd: Path | None, env: dict[str, str] | None) -> Finished:
+    """One process run to its end, with its rusage from wait4: its own and its reaped
+    children's (the children's rusage of this process would be the largest child so far)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     stderr = proc.stderr.read().decode("utf-8", "replace")
     _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     proc.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode, stderr
+    return Finished(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                    proc.returncode, stderr)
 
 
 # Runs the CLI in this Python and writes its own peak RSS (kB) to argv[1] as it exits (exit

@@ -97,10 +97,10 @@ def llmunix_run(server: OpenAIServer, ws: Path, env: dict[str, str]) -> tuple[fl
     out = ws.parent / "rss.txt"
     argv = [*llmunix_rss_cmd(out), "run", GOAL, "--runtime", "openai", "--base-url",
             server.url, "--model", "scripted-model", "--mode", "learner", "--quiet"]
-    elapsed, _rss, code, stderr = child(argv, ws, env)
-    if code != 0 or server.pending():
-        raise SystemExit(f"llmunix failed ({code}): {stderr[-1500:]}")
-    return elapsed, self_rss_mb(out)
+    done = child(argv, ws, env)
+    if done.code != 0 or server.pending():
+        raise SystemExit(f"llmunix failed ({done.code}): {done.stderr[-1500:]}")
+    return done.wall, self_rss_mb(out)
 
 
 def peer_run(name: str, python: str, script: Path, server: OpenAIServer, out: Path,
@@ -110,12 +110,12 @@ def peer_run(name: str, python: str, script: Path, server: OpenAIServer, out: Pa
                             final))
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    elapsed, rss, code, stderr = child([python, str(script), server.url, str(out), GOAL,
-                                        str(TURNS)], None, env)
+    done = child([python, str(script), server.url, str(out), GOAL, str(TURNS)], None, env)
     written = len(list(out.glob("f*.txt")))
-    if code != 0 or written != TURNS - 1 or server.pending():
-        raise RuntimeError(f"{name} failed ({code}, {written} files): {stderr[-1500:]}")
-    return elapsed, rss
+    if done.code != 0 or written != TURNS - 1 or server.pending():
+        raise RuntimeError(f"{name} failed ({done.code}, {written} files): "
+                           f"{done.stderr[-1500:]}")
+    return done.wall, done.rss_mb  # wait4's: its Python, or a child it reaped if larger
 
 
 def available(python: str | None) -> tuple[dict[str, str], list[str]]:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, llmunix_cmd, median, row
+from _common import ROOT, child, llmunix_cmd, median, row
 
 from tests.examples import hello_notes
 
@@ -59,20 +59,12 @@ UNWANTED = ("openai", "anthropic", "claude_agent_sdk", "httpx", "git", "opentele
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall s, cpu s, peak RSS MB) of one child process: its own rusage from wait4 (the
-    children's rusage would give the largest child so far - `llmunix init`, not the run)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    stderr = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {stderr[-2000:].decode()}")
-    # the git processes a run starts (and reaps) count in its CPU time; RSS is the largest one
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    """(wall s, cpu s, peak RSS MB) of one child process (`_common.child`): the git processes a
+    run starts (and reaps) count in its CPU time; its RSS is the largest of them and it."""
+    done = child(argv, cwd, env)
+    if done.code != 0:
+        raise SystemExit(f"{argv[:3]} failed ({done.code}): {done.stderr[-2000:]}")
+    return done.wall, done.cpu, done.rss_mb
 
 
 def leftovers(pid_before: set[int], where: Path) -> list[str]:

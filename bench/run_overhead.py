@@ -48,12 +48,11 @@ def run_llmunix(server: AnthropicServer, ws_root: Path, home: Path) -> tuple[flo
     """(wall s, peak RSS MB of the llmunix process itself: the CLI it starts counts apart)."""
     script(server)
     out = home / "rss.txt"
-    elapsed, _rss, code, stderr = child([*llmunix_rss_cmd(out), "run", "bench", "--agent",
-                                         "bench", "--mode", "learner", "--quiet"], ws_root,
-                                        env_for(server, home))
-    if code != 0:
-        raise SystemExit(f"llmunix run failed: {stderr}")
-    return elapsed, self_rss_mb(out)
+    done = child([*llmunix_rss_cmd(out), "run", "bench", "--agent", "bench", "--mode",
+                  "learner", "--quiet"], ws_root, env_for(server, home))
+    if done.code != 0:
+        raise SystemExit(f"llmunix run failed: {done.stderr}")
+    return done.wall, self_rss_mb(out)
 
 
 def run_bare(server: AnthropicServer, cwd: Path, home: Path) -> tuple[float, float]:
@@ -75,11 +74,10 @@ async def main():
         pass
 asyncio.run(main())
 """
-    elapsed, _rss, status, stderr = child([sys.executable, "-c", code], None,
-                                          env_for(server, home))
-    if status != 0:
-        raise SystemExit(f"bare query() failed: {stderr}")
-    return elapsed, self_rss_mb(out)
+    done = child([sys.executable, "-c", code], None, env_for(server, home))
+    if done.code != 0:
+        raise SystemExit(f"bare query() failed: {done.stderr}")
+    return done.wall, self_rss_mb(out)
 
 
 def main() -> None:
