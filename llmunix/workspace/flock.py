@@ -24,57 +24,46 @@ class FileLock:
         self._local = threading.local()
 
     def acquire(self) -> None:
-        depth = getattr(self._local, "depth", 0)
-        if depth:
-            self._local.depth = depth + 1
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            self._lock(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._local.fd = fd
-        self._local.depth = 1
+        self._take(self._lock)
 
     def try_acquire(self) -> bool:
         """Take the lock only if that needs no wait: False (nothing held) while another holder
         has it."""
+        return self._take(_lock_now)
+
+    def _take(self, lock) -> bool:
+        """Hold the lock once more, or open the file and `lock(fd)` it (False: not taken)."""
         depth = getattr(self._local, "depth", 0)
         if depth:
             self._local.depth = depth + 1
             return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (BlockingIOError, InterruptedError):
-            os.close(fd)
-            return False
+            taken = lock(fd)
         except BaseException:
             os.close(fd)
             raise
+        if not taken:
+            os.close(fd)
+            return False
         self._local.fd = fd
         self._local.depth = 1
         return True
 
-    def _lock(self, fd: int) -> None:
+    def _lock(self, fd: int) -> bool:
         if self.timeout is None:
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
-                    return
+                    return True
                 except InterruptedError:  # a signal while waiting: wait again
                     continue
         deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except (BlockingIOError, InterruptedError):
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"{self.path} is still locked after {self.timeout:g} s"
-                                       ) from None
-                time.sleep(0.05)
+        while not _lock_now(fd):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self.path} is still locked after {self.timeout:g} s")
+            time.sleep(0.05)
+        return True
 
     def release(self) -> None:
         depth = getattr(self._local, "depth", 0)
@@ -101,3 +90,12 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _lock_now(fd: int) -> bool:
+    """flock `fd` if no other holder has it: False (and no wait) while one does."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, InterruptedError):
+        return False
+    return True
