@@ -516,7 +516,7 @@ from llmunix.tools.builtin import common
 workspace, name = Path(sys.argv[1]), sys.argv[2]
 if sys.argv[3] == "named":
     common._unnamed_files[0] = False
-common._write_all = lambda fd, data: (os.write(fd, data[:10]), os._exit(9))
+common._fill = lambda fd, data, mode: (os.write(fd, data[:10]), os._exit(9))
 common.write_atomic(Policy(workspace), workspace / name, b"new content " * 100)
 """
 

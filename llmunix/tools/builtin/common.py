@@ -94,16 +94,15 @@ def write_atomic(policy: Policy, real: Path, data: bytes) -> None:
         dfd = os.open(real.parent, flags)
     try:
         _check_opened(policy, dfd, policy.relative(real.parent), write=True)
-        mode = None
+        exists, mode = False, None  # the old file's mode is kept when it is a regular file
         with contextlib.suppress(FileNotFoundError):
             old = os.stat(real.name, dir_fd=dfd, follow_symlinks=False)
+            exists = True
+            if stat.S_ISDIR(old.st_mode):
+                raise _ToolFailure(f"{policy.relative(real)} is a directory, not a file")
             if stat.S_ISREG(old.st_mode):
                 mode = stat.S_IMODE(old.st_mode)
-            elif stat.S_ISDIR(old.st_mode):
-                raise _ToolFailure(f"{policy.relative(real)} is a directory, not a file")
-            else:
-                mode = -1  # a link or another kind of file: replaced, its mode not kept
-        if not _write_unnamed(dfd, real.name, data, mode):
+        if not _write_unnamed(dfd, real.name, data, exists, mode):
             _write_named(dfd, real.name, data, mode)
     finally:
         os.close(dfd)
@@ -112,7 +111,7 @@ def write_atomic(policy: Policy, real: Path, data: bytes) -> None:
 _unnamed_files = [hasattr(os, "O_TMPFILE")]  # false once the file system or /proc says no
 
 
-def _write_unnamed(dfd: int, name: str, data: bytes, mode: int | None) -> bool:
+def _write_unnamed(dfd: int, name: str, data: bytes, exists: bool, mode: int | None) -> bool:
     """`data` into a file with no name in folder `dfd`, then linked in as `name` (when nothing
     is there) or under a temporary name renamed over it. False where unnamed files cannot be
     made or linked (then nothing was written)."""
@@ -125,60 +124,63 @@ def _write_unnamed(dfd: int, name: str, data: bytes, mode: int | None) -> bool:
             _unnamed_files[0] = False
             return False
         raise
-    temp = None
     try:
-        _write_all(fd, data)
-        if mode is not None and mode >= 0:
-            os.fchmod(fd, mode)
+        _fill(fd, data, mode)
         source = f"/proc/self/fd/{fd}"
         try:
-            if mode is None:  # nothing there: the file appears whole under its name
-                try:
+            if not exists:  # the file appears whole under its name
+                with contextlib.suppress(FileExistsError):  # made meanwhile: replaced below
                     os.link(source, name, dst_dir_fd=dfd, follow_symlinks=True)
                     return True
-                except FileExistsError:
-                    pass  # made meanwhile: replaced as below
-            temp = f".{name}.llmunix-{os.urandom(4).hex()}"
+            temp = _temporary_name(name)
             os.link(source, temp, dst_dir_fd=dfd, follow_symlinks=True)
-        except FileExistsError:
+        except FileExistsError:  # the temporary name taken: an error, as for a named one
             raise
         except OSError:  # no /proc, or a file system that cannot link such a file
             _unnamed_files[0] = False
             return False
     finally:
         os.close(fd)
-    try:
-        os.replace(temp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=dfd)
-        raise
+    _rename_into_place(dfd, temp, name)
     return True
 
 
 def _write_named(dfd: int, name: str, data: bytes, mode: int | None) -> None:
     """The same through a named temporary file, renamed into place."""
-    temp = f".{name}.llmunix-{os.urandom(4).hex()}"
+    temp = _temporary_name(name)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                  0o666, dir_fd=dfd)
     try:
         try:
-            _write_all(fd, data)
-            if mode is not None and mode >= 0:
-                os.fchmod(fd, mode)
+            _fill(fd, data, mode)
         finally:
             os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=dfd)
+        raise
+    _rename_into_place(dfd, temp, name)
+
+
+def _temporary_name(name: str) -> str:
+    return f".{name}.llmunix-{os.urandom(4).hex()}"
+
+
+def _fill(fd: int, data: bytes, mode: int | None) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    if mode is not None:
+        os.fchmod(fd, mode)
+
+
+def _rename_into_place(dfd: int, temp: str, name: str) -> None:
+    try:
         os.replace(temp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp, dir_fd=dfd)
         raise
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _is_binary(path: Path) -> bool:
