@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from llmunix.errors import PolicyDenied
-from llmunix.policy.gate import Decision, Policy
+from llmunix.policy.gate import Policy
 from llmunix.tools.builtin.bash import _bash
 from llmunix.tools.builtin.common import MAX_BASH_TIMEOUT_S, _ToolFailure
 from llmunix.tools.builtin.files import _edit, _read, _write
@@ -21,8 +21,6 @@ from llmunix.tools.builtin.search import _glob, _grep
 from llmunix.tools.process import MAX_OUTPUT_CHARS
 from llmunix.tools.result import ToolResult
 from llmunix.tools.sandbox import Sandbox
-
-_ALLOWED = Decision(True)
 
 __all__ = ["BUILTIN_SCHEMAS", "openai_tools", "run_builtin"]
 
@@ -166,9 +164,10 @@ def run_builtin(
             known = ", ".join(BUILTIN_SCHEMAS)
             raise _ToolFailure(f"Unknown built-in tool {name!r} (built-ins: {known})")
         args = _validate(name, tool_input)
-        decision = _ALLOWED if gated else policy.check(name, args)
-        if not decision.allowed:
-            raise _ToolFailure(decision.reason)
+        if not gated:
+            decision = policy.check(name, args)
+            if not decision.allowed:
+                raise _ToolFailure(decision.reason)
         if name == "Bash":
             seconds = args["timeout"] / 1000 if "timeout" in args else timeout_s
             args["timeout"] = max(min(seconds, max_timeout_s), 0.001) * 1000
