@@ -25,7 +25,6 @@ from llmunix.tools.sandbox import Sandbox
 __all__ = ["BUILTIN_SCHEMAS", "openai_tools", "run_builtin"]
 
 
-
 def _schema(description: str, properties: dict, required: list[str]) -> dict:
     return {
         "type": "object",
