@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from llmunix.cli.home import STATE, workspace
 from llmunix.cli.launch import read_options, split_home
+from llmunix.workspace.paths import file_stamp
 
 LOG_DEFAULT = 20  # runs `llmunix log` lists unless told otherwise: the newest
 LIBRARY_STAMP = ".llmunix/library-stamp"
@@ -94,25 +95,23 @@ def _refresh_library(ws, booted) -> None:
     """Write SmartLibrary.md when what it shows may have changed: not when every spec file, every
     learned trace and the library itself are as the last boot left them (rendering it is
     O(every spec) for nothing, most boots)."""
+    import contextlib
+
     from llmunix.memory import library
+    from llmunix.specs.frontmatter import atomic_write
 
     memo = ws.root / LIBRARY_STAMP
     inputs = _library_inputs(ws, booted)
     try:
         if inputs and memo.read_text(encoding="utf-8") == \
-                f"{inputs} {_stamp(ws.smart_library_path)}\n":
+                f"{inputs} {file_stamp(ws.smart_library_path)}\n":
             return
     except OSError:
         pass
     library.write_smart_library(booted)
     if inputs:
-        import contextlib
-
         with contextlib.suppress(OSError):  # a read-only workspace: render it every boot
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
-            tmp.write_text(f"{inputs} {_stamp(ws.smart_library_path)}\n", encoding="utf-8")
-            os.replace(tmp, memo)
+            atomic_write(memo, f"{inputs} {file_stamp(ws.smart_library_path)}\n", ws.root)
 
 
 def _library_inputs(ws, booted) -> str:
@@ -126,24 +125,16 @@ def _library_inputs(ws, booted) -> str:
 
     if not booted.fingerprint:
         return ""
-    learned = [_stamp(library.__file__)]
+    learned = [file_stamp(library.__file__)]
     for project in ws.projects():
         folder = str(project.long_term_dir)
         try:
             with os.scandir(folder) as entries:
-                learned += sorted((folder, e.name, _stamp(e.path)) for e in entries)
+                learned += sorted((folder, e.name, file_stamp(e.path)) for e in entries)
         except OSError:
             learned.append((folder, None))
     digest = hashlib.blake2b(marshal.dumps(learned), digest_size=16).hexdigest()
     return f"{booted.fingerprint}-{digest}"
-
-
-def _stamp(path) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "none"
-    return f"{st.st_size}.{st.st_ino}.{st.st_mtime_ns}.{st.st_ctime_ns}"
 
 
 # ---------------------------------------------------------------- reading the line

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import marshal
-import os
 import time
 from typing import TYPE_CHECKING
 
 from llmunix import __version__
 from llmunix.workspace.layout import relative_path as _rel
+from llmunix.workspace.paths import file_stamp
 
 if TYPE_CHECKING:
     from llmunix.specs.registry import BootReport
@@ -113,14 +113,6 @@ def refresh_smart_library(ws: Workspace) -> bool:
     return _write(ws.smart_library_path, tables + _learned_table(ws))
 
 
-def _stamp(path: str) -> tuple[int, int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-
-
 def _spec_stamps(ws: Workspace) -> list[tuple[str, tuple | None]] | None:
     """(path, stamp) of every folder and file the agents and tools tables are made of; None
     when a folder cannot be listed (then nothing is remembered)."""
@@ -134,7 +126,7 @@ def _spec_stamps(ws: Workspace) -> list[tuple[str, tuple | None]] | None:
             paths += [str(d.folder), *map(str, d.subfolders()), *map(str, d.files())]
     except (SpecError, OSError):
         return None
-    return [(p, _stamp(p)) for p in paths]
+    return [(p, file_stamp(p)) for p in paths]
 
 
 def _remember_tables(ws: Workspace, stamps: list | None, tables: str) -> None:
@@ -159,7 +151,7 @@ def _remembered_tables(ws: Workspace) -> str | None:
         return None
     try:
         for path, stamp in stamps:
-            if _stamp(path) != stamp:
+            if file_stamp(path) != stamp:
                 return None
     except (TypeError, ValueError):  # a damaged record of another shape: boot instead
         return None

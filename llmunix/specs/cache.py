@@ -22,6 +22,7 @@ from pathlib import Path
 
 from llmunix import __version__
 from llmunix.specs import plain
+from llmunix.workspace.paths import Stamp, file_stamp
 
 CACHE_FILE = ".llmunix/spec-cache.marshal"
 OLD_CACHE_FILES = (".llmunix/spec-cache.pickle",)  # earlier formats, removed when we save
@@ -30,17 +31,6 @@ MAGIC = b"llmunix spec cache\n"
 FORMAT = (f"{__version__}+specs.5 py{sys.version_info[0]}.{sys.version_info[1]} "
           f"{zlib.crc32(plain.SIGNATURE.encode()):08x}").encode()
 MAX_CACHE_BYTES = 256_000_000  # specs are bounded (1 MB, bounded YAML): far below this
-
-Stamp = tuple[int, int, int, int]
-
-
-def _stamp(path: str) -> Stamp | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-
 
 def read_cache(path: Path) -> dict:
     """The entries of the cache file at `path`, or {} when it is missing or not exactly one of
@@ -124,7 +114,7 @@ class SpecCache:
     def _file(self, scope_dir, path: Path):
         name = str(path)
         key = (name, scope_dir.kind, scope_dir.scope)
-        stamp = _stamp(name)
+        stamp = file_stamp(name)
         self.seen.add(key)
         self.visited.append((name, stamp))
         cached = self.entries.get(key)
@@ -137,7 +127,7 @@ class SpecCache:
             except Exception:  # noqa: BLE001 - a stored value of another shape: parse the file
                 pass
         spec, problems = scope_dir.load(path)
-        if plain.USABLE and stamp is not None and stamp == _stamp(name):  # unchanged meanwhile
+        if plain.USABLE and stamp is not None and stamp == file_stamp(name):  # unchanged meanwhile
             entry = self._entry(scope_dir.kind, stamp, spec, problems)
             if entry is not None:
                 self.entries[key] = entry

@@ -1,4 +1,6 @@
-"""`os.path.realpath` for paths below a folder already known to be real.
+"""Paths and files as the file system has them: `realpath_below`, and `file_stamp`.
+
+`os.path.realpath` for paths below a folder already known to be real:
 
 Resolving a file path `lstat`s every component from the root: ~35 µs for a workspace file 12
 levels deep, and a file tool call resolves its path four or five times (the gate, the tool, the
@@ -12,7 +14,9 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["realpath_below"]
+__all__ = ["Stamp", "file_stamp", "realpath_below"]
+
+Stamp = tuple[int, int, int, int]
 
 
 def realpath_below(base: str, path: str) -> str:
@@ -36,3 +40,13 @@ def realpath_below(base: str, path: str) -> str:
         if stat.S_ISLNK(mode):
             return os.path.realpath(path)
     return path
+
+
+def file_stamp(path: str | os.PathLike) -> Stamp | None:
+    """(size, inode, mtime, ctime) of a file, None when it is not there: what the caches keyed
+    by files compare (an edit, a rename into place or a touch each changes it)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
