@@ -192,14 +192,19 @@ def build_registry(
 MCP_JSON = ".mcp.json"
 
 
-def _load_mcp(registry: Registry, servers: tuple | None = None) -> None:
+def _load_mcp(registry: Registry, servers: tuple | None = None,
+              warned: dict[int, list[Diagnostic]] | None = None) -> None:
     """The workspace's `.mcp.json` servers, and a warning for each server an agent names that
-    none defines."""
+    none defines. `warned`: the warnings of agent tables already looked at, by identity (a
+    project that adds no agent shares the base's table, and its warnings)."""
     if servers is None:
         servers = load_mcp_json(registry.workspace.root / MCP_JSON)
     registry.mcp_servers, problems = servers[0], list(servers[1])
     registry.diagnostics.extend(problems)
-    registry.diagnostics += _mcp_warnings(registry.agents, registry.mcp_servers)
+    warned = {} if warned is None else warned
+    if id(registry.agents) not in warned:
+        warned[id(registry.agents)] = _mcp_warnings(registry.agents, registry.mcp_servers)
+    registry.diagnostics += warned[id(registry.agents)]
 
 
 def _mcp_warnings(agents: dict[str, AgentSpec], defined: dict[str, ServerConfig]
@@ -292,12 +297,8 @@ def _boot(ws: Workspace) -> BootReport:
         )
         projects[proj.name] = reg
     servers = load_mcp_json(ws.root / MCP_JSON)
-    warned: dict[int, list[Diagnostic]] = {}  # a project sharing the base's agents: the same
+    warned: dict[int, list[Diagnostic]] = {}
     for reg in (base, *projects.values()):
-        reg.mcp_servers = servers[0]
-        reg.diagnostics += servers[1]
-        if id(reg.agents) not in warned:
-            warned[id(reg.agents)] = _mcp_warnings(reg.agents, reg.mcp_servers)
-        reg.diagnostics += warned[id(reg.agents)]
+        _load_mcp(reg, servers, warned)
     cache.save()
     return BootReport(base, projects, cache.fingerprint())
