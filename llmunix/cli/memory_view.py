@@ -42,11 +42,12 @@ def print_runs(runs, as_json: bool) -> None:
     if as_json:
         print_json([r.to_dict() for r in runs])
         return
+    out = _out()
     if not runs:
-        _out().print("no runs in the git history yet")
+        out.print("no runs in the git history yet")
         return
     rows = [_log_row(r) for r in runs]
-    if not _out().is_terminal:
+    if not out.is_terminal:
         # Piped: one run per line, columns aligned, nothing wrapped or cut (ids stay whole).
         widths = [max(len(c), *(len(row[i]) for row in rows))
                   for i, c in enumerate(LOG_COLUMNS[:-1])]
@@ -63,7 +64,7 @@ def print_runs(runs, as_json: bool) -> None:
                          else "left")
     for row in rows:
         table.add_row(*row)
-    _out().print(table)
+    out.print(table)
 
 
 def print_more_runs(shown: int) -> None:
@@ -97,13 +98,14 @@ def print_hits(hits, as_json: bool) -> None:
     if as_json:
         print_json([h.to_dict() for h in hits])
         return
+    out = _out()
     if not hits:
-        _out().print("no match in memory")
+        out.print("no match in memory")
         return
     for h in hits:
         where = h.path if h.line <= 1 else f"{h.path}:{h.line}"
-        _out().print(f"{h.tier:<5}  {h.score:.3f}  {where}", markup=False, soft_wrap=True)
-        _out().print(f"       {h.context}", markup=False, style="dim", soft_wrap=True)
+        out.print(f"{h.tier:<5}  {h.score:.3f}  {where}", markup=False, soft_wrap=True)
+        out.print(f"       {h.context}", markup=False, style="dim", soft_wrap=True)
 
 
 def print_text(text: str) -> None:
@@ -112,9 +114,10 @@ def print_text(text: str) -> None:
 
 
 def print_revert(run, sha: str) -> None:
-    _out().print(f"reverted run {run.trace_id} ({run.sha[:10]}): {run.goal}", markup=False,
+    out = _out()
+    out.print(f"reverted run {run.trace_id} ({run.sha[:10]}): {run.goal}", markup=False,
               soft_wrap=True)
-    _out().print(f"  git: {sha[:10]}")
+    out.print(f"  git: {sha[:10]}")
 
 
 def print_core(blocks, limit_tokens: int, as_json: bool) -> None:
@@ -122,12 +125,13 @@ def print_core(blocks, limit_tokens: int, as_json: bool) -> None:
         print_json([{"scope": b.scope, "path": b.rel, "tokens": b.tokens, "limit": limit_tokens,
                      "sections": {s.name: s.body for s in b.sections}} for b in blocks])
         return
+    out = _out()
     for block in blocks:
-        _out().print(f"{block.rel} · {block.scope} · {block.tokens:,} of {limit_tokens:,} tokens",
+        out.print(f"{block.rel} · {block.scope} · {block.tokens:,} of {limit_tokens:,} tokens",
                   markup=False, style="bold", soft_wrap=True)
         if block.empty:
-            _out().print("  (empty: agents add to it with MemoryWrite)", markup=False, style="dim")
+            out.print("  (empty: agents add to it with MemoryWrite)", markup=False, style="dim")
             continue
         for section in block.sections:
-            _out().print(f"## {section.name}", markup=False, soft_wrap=True)
-            _out().print(section.body, markup=False, soft_wrap=True)
+            out.print(f"## {section.name}", markup=False, soft_wrap=True)
+            out.print(section.body, markup=False, soft_wrap=True)

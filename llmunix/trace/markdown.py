@@ -40,6 +40,7 @@ _BULLET_RE = re.compile(r"^- ([a-z_]+): (.*)$")
 _FENCE_OPEN_RE = re.compile(r"^(`{3,})([a-z]*)(?: (\w+))?$")
 # json.dumps(v, ensure_ascii=False) and its indent=2 form, without building an encoder per call
 _ANY_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_INPUT_JSON = json.JSONEncoder(ensure_ascii=False, indent=2).encode
 _STRING_JSON = json.encoder.encode_basestring  # what _ANY_JSON does with a str, in C
 
 
@@ -54,7 +55,6 @@ def _BULLET_JSON(value: Any) -> str:  # noqa: N802 - the name it had as a bound 
     if kind is int:
         return int.__repr__(value)
     return _ANY_JSON(value)
-_INPUT_JSON = json.JSONEncoder(ensure_ascii=False, indent=2).encode
 
 
 def utc_now() -> datetime:
@@ -313,23 +313,21 @@ def find_traces(folder: Path) -> list[Path]:
 def trace_entries(folder: Path) -> list[os.DirEntry]:
     """The same, as directory entries (name, path, cached stat): no Path per trace, which
     shows once there are thousands."""
-    try:
-        with os.scandir(folder) as found:
-            entries = [e for e in found if e.name.endswith(".md")
-                       and not e.name.startswith(".") and not e.is_dir()]
-    except OSError:
-        return []
-    return sorted(entries, key=lambda e: e.name)
+    return sorted(_trace_entries(folder), key=lambda e: e.name)
 
 
 def trace_listing(folder: Path) -> dict[str, int]:
     """The same traces as name -> inode, unsorted (the inode comes with the listing, no stat)."""
+    return {e.name: e.inode() for e in _trace_entries(folder)}
+
+
+def _trace_entries(folder: Path) -> list[os.DirEntry]:
     try:
         with os.scandir(folder) as found:
-            return {e.name: e.inode() for e in found if e.name.endswith(".md")
-                    and not e.name.startswith(".") and not e.is_dir()}
+            return [e for e in found if e.name.endswith(".md")
+                    and not e.name.startswith(".") and not e.is_dir()]
     except OSError:
-        return {}
+        return []
 
 
 def new_trace_path(folder: Path, goal: str, started: datetime) -> tuple[str, Path]:
