@@ -29,6 +29,7 @@ import subprocess
 from pathlib import Path
 
 from llmunix.errors import GitError
+from llmunix.workspace.paths import file_stamp
 
 STAMP_FILE = ".llmunix/git-index-stamp.json"
 PRIVATE_INDEX = ".llmunix/git-index"
@@ -93,11 +94,8 @@ def read_head(root: Path) -> tuple[str, str | None]:
 
 
 def _index_stamp(path: Path) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+    stamp = file_stamp(path)  # a list: the record is JSON
+    return None if stamp is None else list(stamp)
 
 
 def _load_stamp(root: Path) -> dict:
